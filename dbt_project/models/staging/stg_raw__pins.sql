@@ -1,0 +1,16 @@
+with
+
+source as (
+    select * from {{ source('raw', 'pins') }}
+),
+
+renamed as (
+    select
+        pin_id,
+        creator_id,
+        topic,
+        cast(created_ts as timestamp) as created_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,142 @@
+"""The one settings object of notiflow.
+
+Values come from the checked-in ``defaults.toml`` beside this module, overridden
+by ``NOTIFLOW_<KEY>`` environment variables. This is the only module that reads
+the environment; everything else receives a :class:`Settings`. It depends on the
+standard library only, because it is imported in every Python environment
+(orchestration, dbt and TFX).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+ENV_PREFIX = "NOTIFLOW_"
+WAREHOUSE_TARGETS = ("duckdb", "bigquery")
+
+
+class SettingsError(ValueError):
+    """A setting has a value notiflow cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_target: str
+    warehouse_path: Path
+    airflow_home: Path
+    pipeline_root: Path
+    metadata_path: Path
+    serving_dir: Path
+    reports_dir: Path
+    gx_root: Path
+    dbt_target_dir: Path
+    dbt_log_dir: Path
+    venvs_dir: Path
+    bigquery_project: str
+    bigquery_dataset: str
+    sim_users: int
+    sim_pins: int
+    sim_seed: int
+    training_days: int
+    auc_floor: float
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        raw: dict[str, object] = tomllib.loads(DEFAULTS_FILE.read_text())
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(fields)
+        if unknown:
+            raise SettingsError(f"{DEFAULTS_FILE}: unknown settings {sorted(unknown)}")
+        for name in fields:
+            value = environ.get(ENV_PREFIX + name.upper())
+            if value is not None:
+                raw[name] = value
+
+        home = _resolve(REPO_ROOT, raw["home"])
+        values: dict[str, object] = {}
+        for name, field in fields.items():
+            value = raw[name]
+            if field.type == "Path":
+                base = REPO_ROOT if name in ("home", "venvs_dir") else home
+                values[name] = _resolve(base, value)
+            elif field.type == "int":
+                values[name] = _convert(int, name, value)
+            elif field.type == "float":
+                values[name] = _convert(float, name, value)
+            else:
+                values[name] = str(value)
+        if values["warehouse_target"] not in WAREHOUSE_TARGETS:
+            raise SettingsError(
+                f"{ENV_PREFIX}WAREHOUSE_TARGET={values['warehouse_target']!r}: "
+                f"expected one of {WAREHOUSE_TARGETS}"
+            )
+        return cls(**values)
+
+    # Executables of the other environments (created by `make setup`).
+    @cached_property
+    def dbt_executable(self) -> Path:
+        return self.venvs_dir / "dbt" / "bin" / "dbt"
+
+    @cached_property
+    def tfx_python(self) -> Path:
+        return self.venvs_dir / "tfx" / "bin" / "python"
+
+    @cached_property
+    def orchestration_bin(self) -> Path:
+        return self.venvs_dir / "orchestration" / "bin"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return REPO_ROOT / "dbt_project"
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        return self.dbt_target_dir / "manifest.json"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as NOTIFLOW_* variables, for child processes in other environments."""
+        return {
+            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
+
+    def dbt_environment(self) -> dict[str, str]:
+        """Variables dbt's profiles.yml and runtime read (dbt cannot import this module)."""
+        return {
+            **self.as_environment(),
+            "DBT_TARGET_PATH": str(self.dbt_target_dir),
+            "DBT_LOG_PATH": str(self.dbt_log_dir),
+            "DBT_PROFILES_DIR": str(self.dbt_project_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+        }
+
+
+def _resolve(base: Path, value: object) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _convert(kind: type, name: str, value: object) -> object:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting {name} ({ENV_PREFIX}{name.upper()}): {value!r} is not a valid {kind.__name__}"
+        ) from None
+
+
+def get_settings() -> Settings:
+    return Settings.load()
