@@ -1,0 +1,250 @@
+"""A local Airflow 3 for the demo and the end-to-end tests.
+
+Starts the real components (API server with UI, scheduler, DAG processor,
+triggerer) as separate process groups on loopback, with SQLite and the
+LocalExecutor, and talks to them through the REST API. Everything lives under
+``$NOTIFLOW_HOME/airflow``; ``stop`` ends exactly the processes ``start`` began.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from notiflow.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, task_environment
+from notiflow.settings import REPO_ROOT, Settings
+
+API_HOST = "127.0.0.1"
+API_PORT = 8080
+ADMIN_USER = "admin"
+# --skip-serve-logs: the log servers would bind every interface; with the
+# LocalExecutor the API server reads task logs from local files anyway.
+COMPONENTS: dict[str, list[str]] = {
+    "api-server": ["api-server", "--host", API_HOST, "--port", str(API_PORT)],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+TERMINAL_STATES = {"success", "failed"}
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+def base_url() -> str:
+    return f"http://{API_HOST}:{API_PORT}"
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    home = settings.airflow_home
+    return {
+        **os.environ,
+        **task_environment(settings),
+        "PATH": f"{settings.orchestration_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # 2 cores: Airflow's default of 32 parallel tasks would thrash.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url()}/execution/",
+        "AIRFLOW__API__HOST": API_HOST,
+        "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__API__BASE_URL": base_url(),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
+        "DO_NOT_TRACK": "1",
+        "SCARF_NO_ANALYTICS": "true",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.airflow_home / "notiflow-processes.json"
+
+
+def _airflow(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(settings.orchestration_bin / "airflow"), *args],
+        env=airflow_environment(settings),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def running_pids(settings: Settings) -> dict[str, int]:
+    path = _pid_file(settings)
+    if not path.exists():
+        return {}
+    alive = {}
+    for name, pid in json.loads(path.read_text()).items():
+        try:
+            os.kill(pid, 0)
+            alive[name] = pid
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
+    """Migrate the metadata DB, create the warehouse pool and start every component."""
+    if running_pids(settings):
+        raise AirflowError(
+            f"Airflow of {settings.home} is already running (pids {running_pids(settings)}); "
+            "stop it first with `make demo-stop`"
+        )
+    home = settings.airflow_home
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    _airflow(settings, "db", "migrate")
+    _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
+    pids = {}
+    env = airflow_environment(settings)
+    for name, args in COMPONENTS.items():
+        log = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [str(settings.orchestration_bin / "airflow"), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so stop() ends its children too
+        )
+        pids[name] = process.pid
+    _pid_file(settings).write_text(json.dumps(pids))
+    wait_for_api(settings, timeout_s=timeout_s)
+
+
+def stop(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+    """Stop the process groups started by :func:`start`; returns the components stopped."""
+    pids = running_pids(settings)
+    for pid in pids.values():
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and running_pids(settings):
+        time.sleep(0.5)
+    for pid in running_pids(settings).values():
+        _signal_group(pid, signal.SIGKILL)
+    _pid_file(settings).unlink(missing_ok=True)
+    return sorted(pids)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def admin_password(settings: Settings) -> str:
+    path = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+    if not path.exists():
+        raise AirflowError(f"{path} does not exist: has the API server started?")
+    return json.loads(path.read_text())[ADMIN_USER]
+
+
+def wait_for_api(settings: Settings, *, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url()}/api/v2/monitor/health", timeout=5):
+                if (settings.airflow_home / "simple_auth_manager_passwords.json.generated").exists():
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(1)
+    raise AirflowError(
+        f"Airflow API did not answer on {base_url()} within {timeout_s:.0f}s; "
+        f"see {settings.airflow_home / 'logs' / 'api-server.log'}"
+    )
+
+
+class ApiClient:
+    """A minimal client of Airflow's REST API (v2), authenticated with a JWT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._token = self._request(
+            "POST",
+            "/auth/token",
+            {"username": ADMIN_USER, "password": admin_password(settings)},
+            auth=False,
+        )["access_token"]
+
+    def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(base_url() + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise AirflowError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode()[:500]}") from None
+        return json.loads(payload) if payload else None
+
+    def get(self, path: str) -> Any:
+        return self._request("GET", path)
+
+    def wait_for_dags(self, dag_ids: Iterable[str], *, timeout_s: float = 180.0) -> None:
+        """Wait until the DAG processor has parsed every DAG; fail on import errors."""
+        wanted = set(dag_ids)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            errors = self.get("/api/v2/importErrors")["import_errors"]
+            if errors:
+                details = "; ".join(f"{e['filename']}: {e['stack_trace'][-400:]}" for e in errors)
+                raise AirflowError(f"DAG import errors: {details}")
+            found = {d["dag_id"] for d in self.get("/api/v2/dags?limit=100")["dags"]}
+            if wanted <= found:
+                return
+            time.sleep(2)
+        raise AirflowError(f"DAGs {sorted(wanted)} not parsed within {timeout_s:.0f}s")
+
+    def unpause(self, dag_id: str) -> None:
+        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, logical_date: str, conf: dict | None = None) -> str:
+        run = self._request(
+            "POST",
+            f"/api/v2/dags/{dag_id}/dagRuns",
+            {"logical_date": logical_date, "conf": conf or {}},
+        )
+        return run["dag_run_id"]
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-start_date&limit=50")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        from urllib.parse import quote
+
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=200"
+        return self.get(path)["task_instances"]
+
+    def wait_for_run(
+        self, dag_id: str, *, run_id: str | None = None, timeout_s: float = 900.0
+    ) -> dict:
+        """Wait for a run (the given one, or the first one to appear) to finish."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            runs = [r for r in self.dag_runs(dag_id) if run_id is None or r["dag_run_id"] == run_id]
+            if runs and runs[0]["state"] in TERMINAL_STATES:
+                return runs[0]
+            time.sleep(3)
+        raise AirflowError(f"{dag_id} run {run_id or '(any)'} did not finish within {timeout_s:.0f}s")

@@ -1,0 +1,172 @@
+"""The `notiflow` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+
+from notiflow.settings import Settings, get_settings
+
+DAILY_DAG = "daily_features"
+TRAINING_DAG = "engagement_training"
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from notiflow import simulator
+
+    with tqdm(total=args.days, unit="day", desc="simulate", disable=None) as bar:
+        written = simulator.simulate(
+            settings,
+            args.start,
+            args.days,
+            users=args.users,
+            pins=args.pins,
+            seed=args.seed,
+            fault=args.inject,
+            fault_day=args.inject_day,
+            severity=args.severity,
+            progress=lambda day, n: (bar.set_postfix(day=str(day), sends=n), bar.update()),
+        )
+    print(json.dumps({"warehouse": str(settings.warehouse_path), "rows_written": written}))
+    return 0
+
+
+def cmd_dbt(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow.dbt import run_dbt
+
+    return run_dbt(settings, args.dbt_args, check=False).returncode
+
+
+def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow import airflow_local
+
+    if args.action == "start":
+        airflow_local.start(settings)
+        print(f"Airflow UI: {airflow_local.base_url()}")
+    elif args.action == "stop":
+        stopped = airflow_local.stop(settings)
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    else:
+        print(json.dumps(airflow_local.running_pids(settings)))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow import airflow_local, simulator
+    from notiflow.dbt import run_dbt
+
+    today = dt.datetime.now(dt.UTC).date()
+    # History up to the day before yesterday; the scheduler lands yesterday itself.
+    history_start = today - dt.timedelta(days=args.history_days + 1)
+    print(f"==> simulating {args.history_days} days of history from {history_start}", flush=True)
+    simulator.simulate(settings, history_start, args.history_days)
+    print("==> parsing the dbt project (manifest for Cosmos)", flush=True)
+    run_dbt(settings, ["parse", "--quiet"])
+    print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
+    airflow_local.start(settings)
+    api = airflow_local.ApiClient(settings)
+    api.wait_for_dags([DAILY_DAG, TRAINING_DAG])
+    api.unpause(TRAINING_DAG)
+    api.unpause(DAILY_DAG)  # the scheduler creates the run that lands yesterday
+    print(f"==> waiting for {DAILY_DAG} (lands {today - dt.timedelta(days=1)})", flush=True)
+    daily = api.wait_for_run(DAILY_DAG, timeout_s=args.timeout)
+    print(f"    {DAILY_DAG}: {daily['state']}", flush=True)
+    training = {"state": "not run"}
+    if daily["state"] == "success":
+        print(f"==> waiting for {TRAINING_DAG}", flush=True)
+        training = api.wait_for_run(TRAINING_DAG, timeout_s=args.timeout)
+        print(f"    {TRAINING_DAG}: {training['state']}", flush=True)
+    print(summary(settings))
+    return 0 if daily["state"] == "success" and training["state"] == "success" else 1
+
+
+def summary(settings: Settings) -> str:
+    """What the platform has produced, and where to look."""
+    from notiflow import airflow_local, warehouse
+    from notiflow.registry import latest_model
+
+    lines = ["", "notiflow: what was produced", ""]
+    try:
+        with warehouse.connect(settings, read_only=True, wait_s=30) as con:
+            counts = warehouse.table_counts(con)
+        lines.append(f"Warehouse {settings.warehouse_path}")
+        lines += [f"  {table:<55} {n:>10,} rows" for table, n in counts.items()]
+    except (FileNotFoundError, warehouse.WarehouseLockedError) as exc:
+        lines.append(f"Warehouse: {exc}")
+    model = latest_model(settings, "engagement")
+    if model:
+        lines.append(
+            f"Engagement model: version {model['version']} (AUC {model['auc']:.3f} on "
+            f"{model.get('eval_ds', '?')}) at {model['path']}"
+        )
+    else:
+        lines.append(f"Engagement model: none pushed under {settings.serving_dir / 'engagement'}")
+    docs = settings.data_docs_dir / "index.html"
+    lines.append(f"Data Docs: {docs}" + ("" if docs.exists() else " (not built yet)"))
+    if airflow_local.running_pids(settings):
+        lines += [
+            "",
+            f"Airflow UI: {airflow_local.base_url()}  (user {airflow_local.ADMIN_USER}, password in "
+            f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
+            "Stop it with: make demo-stop",
+        ]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="notiflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    simulate = sub.add_parser("simulate", help="simulate days of the world into the warehouse")
+    simulate.add_argument("--start", type=_date, required=True)
+    simulate.add_argument("--days", type=int, default=1)
+    simulate.add_argument("--users", type=int)
+    simulate.add_argument("--pins", type=int)
+    simulate.add_argument("--seed", type=int)
+    simulate.add_argument("--inject", help="data fault to inject (out_of_range)")
+    simulate.add_argument("--inject-day", type=_date, help="day of the fault (default: every day)")
+    simulate.add_argument("--severity", type=float, default=0.2, help="share of rows hit")
+    simulate.set_defaults(func=cmd_simulate)
+
+    dbt = sub.add_parser("dbt", help="run dbt on the project with notiflow's settings")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt.set_defaults(func=cmd_dbt)
+
+    airflow = sub.add_parser("airflow", help="start, stop or inspect the local Airflow")
+    airflow.add_argument("action", choices=["start", "stop", "status"])
+    airflow.set_defaults(func=cmd_airflow)
+
+    demo = sub.add_parser("demo", help="simulate history and run the DAGs through Airflow")
+    demo.add_argument("--history-days", type=int, default=14)
+    demo.add_argument("--timeout", type=float, default=1800, help="seconds to wait per DAG run")
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("summary", help="print what was produced").set_defaults(
+        func=lambda settings, args: print(summary(settings)) or 0
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(get_settings(), args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"notiflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

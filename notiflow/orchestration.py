@@ -1,0 +1,129 @@
+"""Building blocks of notiflow's Airflow DAGs.
+
+DAG files stay thin: they declare schedules, tasks and dependencies and take
+everything else from here. Only the orchestration environment imports this
+module; TFX work runs in the TFX environment as a subprocess per component.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from notiflow.settings import REPO_ROOT, Settings
+
+WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_POOL_DESCRIPTION = "DuckDB allows one process on its file: serializes warehouse tasks."
+TFX_PIPELINES_DIR = REPO_ROOT / "tfx_pipelines"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "notiflow",
+    "retries": 2,
+}
+
+# Asset names of the data products the DAGs exchange.
+ENGAGEMENT_EXAMPLES_ASSET_NAME = "ml_engagement_examples"
+ENGAGEMENT_MODEL_ASSET_NAME = "engagement_model"
+
+
+def asset_uri(settings: Settings, name: str) -> str:
+    """A stable URI for a warehouse table or model, independent of where NOTIFLOW_HOME is."""
+    if name == ENGAGEMENT_MODEL_ASSET_NAME:
+        return "notiflow://models/engagement"
+    if settings.warehouse_target == "bigquery":
+        return f"bigquery://{settings.bigquery_project}/{settings.bigquery_dataset}/{name}"
+    return f"notiflow://warehouse/marts/{name}"
+
+
+def task_environment(settings: Settings) -> dict[str, str]:
+    """Variables a task's subprocess (dbt, TFX) needs besides the inherited environment."""
+    return {
+        **settings.as_environment(),
+        # TFX 1.16 needs tf-keras, not Keras 3.
+        "TF_USE_LEGACY_KERAS": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+def load_pipeline_graph(pipeline: str) -> list[dict[str, Any]]:
+    """The TFX pipeline's nodes in topological order, as checked in beside its definition.
+
+    The DAG cannot compile the pipeline itself (TFX lives in another environment);
+    a test in the TFX environment keeps this file equal to the compiled pipeline.
+    """
+    path = TFX_PIPELINES_DIR / pipeline / "pipeline_graph.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no pipeline graph for TFX pipeline {pipeline!r} at {path}")
+    nodes = json.loads(path.read_text())
+    known: set[str] = set()
+    for node in nodes:
+        missing = [u for u in node["upstream"] if u not in known]
+        if missing:
+            raise ValueError(f"{path}: node {node['id']} lists upstream {missing} before they appear")
+        known.add(node["id"])
+    return nodes
+
+
+def reads_warehouse(node_id: str) -> bool:
+    """TFX nodes that read the warehouse (the ExampleGens) must hold the warehouse pool."""
+    return node_id.endswith("ExampleGen")
+
+
+def tfx_component_command(
+    settings: Settings, pipeline: str, node_id: str, run_id: str, end_ds: str
+) -> str:
+    """Shell command running one TFX node in the TFX environment."""
+    argv: Sequence[str] = [
+        str(settings.tfx_python),
+        "-m",
+        "tfx_pipelines.run_component",
+        "--pipeline",
+        pipeline,
+        "--node",
+        node_id,
+        "--run-id",
+        run_id,
+        "--end-ds",
+        end_ds,
+    ]
+    return shlex.join(argv)
+
+
+def training_end_ds(
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
+    requested_end_ds: str | None,
+    latest_ds_in_mart: str | None,
+) -> str:
+    """The last day (evaluation day) of a training run's window.
+
+    An explicit request wins; otherwise the newest day announced by the asset
+    events that triggered the run; otherwise the newest day in the mart.
+    """
+    if requested_end_ds:
+        return requested_end_ds
+    days = [
+        event.extra["ds"]
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if (event.extra or {}).get("ds")
+    ]
+    if days:
+        return max(days)
+    if latest_ds_in_mart:
+        return latest_ds_in_mart
+    raise ValueError(
+        "no training window: the run was not triggered by an ml_engagement_examples update, "
+        "no end_ds was given, and the mart is empty"
+    )
+
+
+def dbt_paths(settings: Settings) -> dict[str, Path]:
+    return {
+        "project": settings.dbt_project_dir,
+        "profiles": settings.dbt_project_dir / "profiles.yml",
+        "manifest": settings.dbt_manifest_path,
+        "executable": settings.dbt_executable,
+    }
