@@ -1,0 +1,77 @@
+"""Feature keys and naming helpers shared by ``preprocessing_fn``, the model and serving.
+
+The warehouse table may grow columns; only the keys listed here are read by the
+pipeline (ExampleGen selects them explicitly), so adding a column to the mart
+never changes the model by accident.
+"""
+
+from __future__ import annotations
+
+# Categorical string features: Transform builds a vocabulary for each.
+CATEGORICAL_FEATURE_KEYS: tuple[str, ...] = ("channel", "platform", "country", "pin_topic")
+
+# Integer features: z-scored by Transform.
+INT_FEATURE_KEYS: tuple[str, ...] = (
+    "local_send_hour",
+    "day_of_week",
+    "user_tenure_days",
+    "user_sends_7d",
+    "user_opens_7d",
+    "user_sends_28d",
+    "user_opens_28d",
+    "channel_sends_7d",
+)
+
+# Float features: z-scored by Transform.
+FLOAT_FEATURE_KEYS: tuple[str, ...] = (
+    "user_open_rate_28d",
+    "channel_open_rate_28d",
+    "topic_open_rate_28d",
+    "days_since_last_open",
+)
+
+# Cyclical integer features that are also fed one-hot to the wide part, because the
+# open rate by send hour is not monotonic (a z-score alone cannot express "evenings").
+BUCKET_FEATURE_SIZES: dict[str, int] = {"local_send_hour": 24, "day_of_week": 7}
+
+NUMERIC_FEATURE_KEYS: tuple[str, ...] = INT_FEATURE_KEYS + FLOAT_FEATURE_KEYS
+FEATURE_KEYS: tuple[str, ...] = CATEGORICAL_FEATURE_KEYS + NUMERIC_FEATURE_KEYS
+
+LABEL_KEY = "opened_24h"
+
+# Carried through ExampleGen for statistics and debugging, never fed to the model.
+PASSTHROUGH_KEYS: tuple[str, ...] = ("ds",)
+
+# Slices of the evaluation, besides the overall slice.
+SLICE_KEYS: tuple[str, ...] = ("channel", "platform")
+
+# Number of out-of-vocabulary buckets per categorical vocabulary (unseen values at
+# serving time, e.g. a new country, share this bucket instead of failing).
+OOV_BUCKETS = 1
+
+# Name of the serving signature output (probability of an open within 24h).
+PREDICTION_KEY = "probabilities"
+
+
+def transformed_name(key: str) -> str:
+    """Name of the Transform output for raw feature ``key``."""
+    return f"{key}_xf"
+
+
+def bucket_name(key: str) -> str:
+    """Name of the Transform output holding the one-hot bucket index of ``key``."""
+    return f"{key}_bucket_xf"
+
+
+def vocabulary_name(key: str) -> str:
+    """File name of the Transform vocabulary of categorical feature ``key``."""
+    return f"{key}_vocab"
+
+
+def transformed_label_key() -> str:
+    return transformed_name(LABEL_KEY)
+
+
+def example_columns() -> tuple[str, ...]:
+    """Columns ExampleGen selects from the warehouse, in a stable order."""
+    return PASSTHROUGH_KEYS + FEATURE_KEYS + (LABEL_KEY,)

@@ -1,0 +1,187 @@
+"""The engagement TFX pipeline, built from explicit arguments.
+
+Runners (``tfx_pipelines.run_component`` for Airflow, a LocalDagRunner in tests,
+Vertex in production) own paths, metadata and Beam settings and pass them in.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Sequence
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from tfx_pipelines.components.duckdb_example_gen import (
+    duckdb_example_gen,
+    span_of,
+    time_split_input_config,
+)
+from tfx_pipelines.engagement import constants, features
+
+PIPELINE_NAME = "engagement"
+MODEL_NAME = "engagement"
+SOURCE_TABLE = "marts.ml_engagement_examples"
+
+# Node ids (the Airflow task ids). Fixed here, not derived from class names, so that
+# swapping DuckDB for BigQuery keeps the graph and the MLMD history of each node.
+EXAMPLE_GEN = "ExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+MODEL_RESOLVER = "LatestBlessedModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+PREPROCESSING_FN = "tfx_pipelines.engagement.preprocessing.preprocessing_fn"
+RUN_FN = "tfx_pipelines.engagement.model.run_fn"
+
+
+def serving_model_dir(serving_dir: str | os.PathLike[str]) -> str:
+    """Where Pusher writes versions: ``<serving_dir>/engagement/<version>/``."""
+    return os.path.join(os.fspath(serving_dir), MODEL_NAME)
+
+
+def eval_config(auc_floor: float) -> tfma.EvalConfig:
+    """TFMA config: the push gate is overall AUC >= ``auc_floor`` and not below the
+    last blessed model's AUC. Without a blessed model yet (first run) TFX's Evaluator
+    drops the change threshold ("rubber stamp"), so the floor alone decides."""
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": auc_floor}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            # A tie with the baseline passes (retraining on the same data must not
+            # block the pipeline); any loss in AUC fails.
+            absolute={"value": -1e-10},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY)
+        ],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in features.SLICE_KEYS],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+                    tfma.MetricConfig(class_name="BinaryCrossEntropy"),
+                    # Calibration = mean prediction / mean label.
+                    tfma.MetricConfig(class_name="Calibration"),
+                    tfma.MetricConfig(class_name="MeanLabel"),
+                    tfma.MetricConfig(class_name="MeanPrediction"),
+                    tfma.MetricConfig(class_name="CalibrationPlot"),
+                ]
+            )
+        ],
+    )
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    warehouse_path: str,
+    end_ds: datetime.date,
+    training_days: int,
+    serving_dir: str,
+    auc_floor: float,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None,
+    beam_pipeline_args: Sequence[str] = (),
+    train_steps: int = constants.TRAIN_STEPS,
+    eval_steps: int = constants.EVAL_STEPS,
+    source_table: str = SOURCE_TABLE,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
+    Trainer -> latest blessed model Resolver -> Evaluator -> Pusher.
+
+    ``end_ds`` is the evaluation day; training uses the ``training_days`` days before.
+    """
+    example_gen = duckdb_example_gen(
+        database=str(warehouse_path),
+        input_config=time_split_input_config(
+            source_table, features.example_columns(), end_ds, training_days
+        ),
+        span=span_of(end_ds),
+    ).with_id(EXAMPLE_GEN)
+
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]
+    ).with_id(STATISTICS_GEN)
+
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    ).with_id(SCHEMA_GEN)
+
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+    ).with_id(TRANSFORM)
+    # Data that fails validation must not reach training: Transform waits for the
+    # validator (whose anomalies gate runs in run_component) though it reads none of
+    # its outputs.
+    transform.add_upstream_node(example_validator)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
+    ).with_id(TRAINER)
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(MODEL_RESOLVER)
+    # The baseline is looked up across all runs of the pipeline; resolving it right
+    # before evaluation picks up a model blessed by a run that finished meanwhile.
+    model_resolver.add_upstream_node(trainer)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        schema=schema_gen.outputs["schema"],
+        eval_config=eval_config(auc_floor),
+    ).with_id(EVALUATOR)
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=serving_model_dir(serving_dir)
+            )
+        ),
+    ).with_id(PUSHER)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=str(pipeline_root),
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            transform,
+            trainer,
+            model_resolver,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=False,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
