@@ -27,6 +27,7 @@ from notiflow.orchestration import (
     WAREHOUSE_POOL,
     asset_uri,
     dbt_paths,
+    run_quality_gate,
     task_environment,
 )
 from notiflow.settings import get_settings
@@ -84,6 +85,8 @@ def daily_features():
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
+            # tests spanning models (relationships) run once all their models are built
+            should_detach_multiple_parents_tests=True,
             emit_datasets=False,
             dbt_executable_path=dbt["executable"],
             invocation_mode=InvocationMode.SUBPROCESS,
@@ -93,11 +96,9 @@ def daily_features():
 
     @task(pool=WAREHOUSE_POOL, outlets=[engagement_examples])
     def gate_engagement_examples(ds: str | None = None, outlet_events=None) -> list[dict]:
-        from expectations.gates import run_gate
-
-        outcomes = run_gate(settings, ENGAGEMENT_EXAMPLES_ASSET_NAME, ds)
+        outcomes = run_quality_gate(settings, ENGAGEMENT_EXAMPLES_ASSET_NAME, ds)
         outlet_events[engagement_examples].extra = {"ds": ds}
-        return [outcome.as_record() for outcome in outcomes]
+        return outcomes
 
     simulate_day() >> dbt_build >> gate_engagement_examples()
 

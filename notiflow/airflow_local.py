@@ -23,16 +23,7 @@ from notiflow.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, t
 from notiflow.settings import REPO_ROOT, Settings
 
 API_HOST = "127.0.0.1"
-API_PORT = 8080
 ADMIN_USER = "admin"
-# --skip-serve-logs: the log servers would bind every interface; with the
-# LocalExecutor the API server reads task logs from local files anyway.
-COMPONENTS: dict[str, list[str]] = {
-    "api-server": ["api-server", "--host", API_HOST, "--port", str(API_PORT)],
-    "scheduler": ["scheduler", "--skip-serve-logs"],
-    "dag-processor": ["dag-processor"],
-    "triggerer": ["triggerer", "--skip-serve-logs"],
-}
 TERMINAL_STATES = {"success", "failed"}
 
 
@@ -40,16 +31,29 @@ class AirflowError(RuntimeError):
     pass
 
 
-def base_url() -> str:
-    return f"http://{API_HOST}:{API_PORT}"
+def base_url(settings: Settings) -> str:
+    return f"http://{API_HOST}:{settings.airflow_port}"
+
+
+def components(settings: Settings) -> dict[str, list[str]]:
+    """The Airflow commands to start. --skip-serve-logs: the log servers would bind every
+    interface; with the LocalExecutor the API server reads task logs from local files anyway."""
+    return {
+        "api-server": ["api-server", "--host", API_HOST, "--port", str(settings.airflow_port)],
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer", "--skip-serve-logs"],
+    }
 
 
 def airflow_environment(settings: Settings) -> dict[str, str]:
     home = settings.airflow_home
+    inherited = dict(os.environ)
     return {
-        **os.environ,
+        **inherited,
         **task_environment(settings),
-        "PATH": f"{settings.orchestration_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        # Airflow starts its own components by the bare name `airflow`.
+        "PATH": os.pathsep.join(filter(None, [str(settings.orchestration_bin), inherited.get("PATH")])),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -58,10 +62,10 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url()}/execution/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url(settings)}/execution/",
         "AIRFLOW__API__HOST": API_HOST,
-        "AIRFLOW__API__PORT": str(API_PORT),
-        "AIRFLOW__API__BASE_URL": base_url(),
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": base_url(settings),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
@@ -115,7 +119,7 @@ def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
     _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
     pids = {}
     env = airflow_environment(settings)
-    for name, args in COMPONENTS.items():
+    for name, args in components(settings).items():
         log = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         process = subprocess.Popen(
             [str(settings.orchestration_bin / "airflow"), *args],
@@ -162,14 +166,14 @@ def wait_for_api(settings: Settings, *, timeout_s: float = 180.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{base_url()}/api/v2/monitor/health", timeout=5):
+            with urllib.request.urlopen(f"{base_url(settings)}/api/v2/monitor/health", timeout=5):
                 if (settings.airflow_home / "simple_auth_manager_passwords.json.generated").exists():
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(1)
     raise AirflowError(
-        f"Airflow API did not answer on {base_url()} within {timeout_s:.0f}s; "
+        f"Airflow API did not answer on {base_url(settings)} within {timeout_s:.0f}s; "
         f"see {settings.airflow_home / 'logs' / 'api-server.log'}"
     )
 
@@ -191,7 +195,7 @@ class ApiClient:
         if auth:
             headers["Authorization"] = f"Bearer {self._token}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(base_url() + path, data=data, method=method, headers=headers)
+        request = urllib.request.Request(base_url(self.settings) + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 payload = response.read()

@@ -54,7 +54,7 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.action == "start":
         airflow_local.start(settings)
-        print(f"Airflow UI: {airflow_local.base_url()}")
+        print(f"Airflow UI: {airflow_local.base_url(settings)}")
     elif args.action == "stop":
         stopped = airflow_local.stop(settings)
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -118,7 +118,7 @@ def summary(settings: Settings) -> str:
     if airflow_local.running_pids(settings):
         lines += [
             "",
-            f"Airflow UI: {airflow_local.base_url()}  (user {airflow_local.ADMIN_USER}, password in "
+            f"Airflow UI: {airflow_local.base_url(settings)}  (user {airflow_local.ADMIN_USER}, password in "
             f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
             "Stop it with: make demo-stop",
         ]

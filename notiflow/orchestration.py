@@ -7,6 +7,7 @@ module; TFX work runs in the TFX environment as a subprocess per component.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ TFX_PIPELINES_DIR = REPO_ROOT / "tfx_pipelines"
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "notiflow",
     "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
 }
 
 # Asset names of the data products the DAGs exchange.
@@ -118,6 +120,19 @@ def training_end_ds(
         "no training window: the run was not triggered by an ml_engagement_examples update, "
         "no end_ds was given, and the mart is empty"
     )
+
+
+def run_quality_gate(settings: Settings, suite: str, ds: str) -> list[dict[str, Any]]:
+    """Run a GX gate inside a task. Broken data fails the task at once: retrying cannot fix it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from expectations.gates import DataQualityError, run_gate
+
+    try:
+        outcomes = run_gate(settings, suite, ds)
+    except DataQualityError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return [outcome.as_record() for outcome in outcomes]
 
 
 def dbt_paths(settings: Settings) -> dict[str, Path]:

@@ -40,6 +40,7 @@ class Settings:
     dbt_target_dir: Path
     dbt_log_dir: Path
     venvs_dir: Path
+    airflow_port: int
     bigquery_project: str
     bigquery_dataset: str
     sim_users: int

@@ -8,7 +8,7 @@ LEARNING_RATE = 3e-3
 
 # Default steps when the pipeline does not override them; small because the local
 # simulator produces thousands, not millions, of examples per day.
-TRAIN_STEPS = 400
+TRAIN_STEPS = 200
 EVAL_STEPS = 20
 
 EMBEDDING_DIM = 8

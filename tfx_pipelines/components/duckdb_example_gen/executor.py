@@ -149,7 +149,7 @@ def describe_query(database: str, query: str) -> tuple[list[str], list[str], int
         relation = con.sql(query)
         columns = list(relation.columns)
         types = [str(t) for t in relation.types]
-        (count,) = con.sql(f"select count(*) from ({query}) as split_rows").fetchone()
+        (count,) = con.execute(f"select count(*) from ({query}) as split_rows").fetchone()
     except duckdb.Error as error:
         raise ValueError(
             f"DuckDB ExampleGen query failed on {database} for split "

@@ -1,0 +1,84 @@
+"""Every DAG imports cleanly in the environment the scheduler gives it, and follows the house rules."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from notiflow.airflow_local import airflow_environment
+from notiflow.dbt import run_dbt
+from notiflow.settings import Settings
+
+LOAD_DAGS = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "import_errors": {k: v[-2000:] for k, v in bag.import_errors.items()},
+    "dags": {
+        dag_id: {
+            "tags": sorted(dag.tags),
+            "doc_md": bool(dag.doc_md),
+            "catchup": dag.catchup,
+            "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
+                                  "upstream": sorted(t.upstream_task_ids)} for t in dag.tasks},
+        }
+        for dag_id, dag in bag.dags.items()
+    },
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path_factory.mktemp("home"))})
+    run_dbt(settings, ["parse", "--quiet"])  # Cosmos renders the dbt group from the manifest
+    env = airflow_environment(settings)
+    subprocess.run([str(settings.orchestration_bin / "airflow"), "db", "migrate"], env=env, check=True,
+                   capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_DAGS, env["AIRFLOW__CORE__DAGS_FOLDER"]],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag["import_errors"] == {}
+
+
+def test_expected_dags(dagbag):
+    assert set(dagbag["dags"]) == {"daily_features", "engagement_training"}
+
+
+@pytest.mark.parametrize("dag_id", ["daily_features", "engagement_training"])
+def test_house_rules(dagbag, dag_id):
+    dag = dagbag["dags"][dag_id]
+    assert dag["tags"] and dag["doc_md"] and dag["catchup"] is False
+    for task_id, task in dag["tasks"].items():
+        assert task["owner"] == "notiflow", task_id
+        assert task["retries"] >= 2, task_id
+
+
+def test_daily_features_runs_dbt_between_simulation_and_gate(dagbag):
+    tasks = dagbag["dags"]["daily_features"]["tasks"]
+    dbt_tasks = [t for t in tasks if t.startswith("dbt.")]
+    assert any(t.endswith(".run") for t in dbt_tasks) and any(t.endswith(".test") for t in dbt_tasks)
+    assert "dbt.ml_engagement_examples.test" in tasks["gate_engagement_examples"]["upstream"]
+    # every task that touches DuckDB holds the one-slot warehouse pool
+    for task_id, task in tasks.items():
+        assert task["pool"] == "warehouse", task_id
+
+
+def test_engagement_training_has_one_task_per_tfx_component(dagbag):
+    from notiflow.orchestration import load_pipeline_graph
+
+    tasks = dagbag["dags"]["engagement_training"]["tasks"]
+    graph = load_pipeline_graph("engagement")
+    assert set(tasks) == {"training_window"} | {node["id"] for node in graph}
+    for node in graph:
+        assert set(tasks[node["id"]]["upstream"]) == (set(node["upstream"]) or {"training_window"})
+    for component in ("StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+                      "Evaluator", "Pusher"):
+        assert component in tasks

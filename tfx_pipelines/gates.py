@@ -1,0 +1,212 @@
+"""What run_component checks and reports after a node, from the node's MLMD outputs.
+
+Every gate reads the artifacts recorded in ML Metadata for the run (not values held
+in memory), so a retried task that the launcher skips as already done reaches the
+same verdict as the first attempt.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
+REPORTED_METRICS = (
+    "auc",
+    "binary_crossentropy",
+    "calibration",
+    "mean_label",
+    "mean_prediction",
+    "example_count",
+)
+
+
+class GateError(RuntimeError):
+    """A gate stopped the run; the message names what is wrong."""
+
+
+# --- ExampleValidator -------------------------------------------------------------
+
+
+def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
+    """The Anomalies proto of each split of an ExampleAnomalies artifact."""
+    result = {}
+    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
+        path = os.path.join(
+            artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE
+        )
+        anomalies = anomalies_pb2.Anomalies()
+        anomalies.ParseFromString(io_utils.read_bytes_file(path))
+        result[split] = anomalies
+    return result
+
+
+def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
+    """One line per anomalous feature (and dataset-level anomaly), with the reason."""
+    lines = []
+    for split, anomalies in sorted(anomalies_by_split.items()):
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            reasons = "; ".join(
+                f"{r.short_description}: {r.description}".strip(": ") for r in info.reason
+            ) or f"{info.short_description}: {info.description}"
+            lines.append(f"[{split}] feature {feature!r}: {reasons}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            info = anomalies.dataset_anomaly_info
+            reasons = "; ".join(f"{r.short_description}: {r.description}" for r in info.reason)
+            lines.append(f"[{split}] dataset: {reasons or info.description}")
+    return lines
+
+
+def check_anomalies(anomalies_artifact: types.Artifact) -> list[str]:
+    """Raises GateError naming every anomaly; returns the (empty) list otherwise."""
+    lines = describe_anomalies(read_anomalies(anomalies_artifact))
+    if lines:
+        raise GateError(
+            "ExampleValidator found data anomalies; stopping before Transform and training:\n  "
+            + "\n  ".join(lines)
+        )
+    return lines
+
+
+# --- Evaluator --------------------------------------------------------------------
+
+
+def _slice_name(slice_key: Any) -> str:
+    parts = []
+    for key in slice_key.single_slice_keys:
+        value = getattr(key, key.WhichOneof("kind"))
+        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ",".join(parts) or "overall"
+
+
+def read_metrics(evaluation_artifact: types.Artifact) -> dict[str, dict[str, float]]:
+    """Candidate model metrics by slice name ("overall", "channel=push", ...)."""
+    result: dict[str, dict[str, float]] = {}
+    for metrics in tfma.load_metrics(evaluation_artifact.uri):
+        values = result.setdefault(_slice_name(metrics.slice_key), {})
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            # Skip the baseline's own metrics and candidate-minus-baseline diffs.
+            if key.is_diff or key.model_name not in ("", tfma.CANDIDATE_KEY):
+                continue
+            if kv.value.HasField("double_value"):
+                values[key.name] = kv.value.double_value.value
+    return result
+
+
+def validation_failures(evaluation_artifact: types.Artifact) -> list[str]:
+    """Why TFMA's validation failed (empty when it passed)."""
+    result = tfma.load_validation_result(evaluation_artifact.uri)
+    if result.validation_ok:
+        return []
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            what = f"{key.name}{' change vs baseline' if key.is_diff else ''}"
+            value = failure.metric_value.double_value.value
+            lines.append(
+                f"[{_slice_name(per_slice.slice_key)}] {what} = {value:.6g} "
+                f"fails threshold {_threshold_text(failure.metric_threshold)}"
+            )
+    for missing in result.missing_thresholds:
+        lines.append(f"missing metric for threshold: {missing}")
+    for missing in result.missing_slices:
+        lines.append(f"missing slice for threshold: {missing}")
+    return lines or [f"validation failed: {result}"]
+
+
+def _threshold_text(threshold: Any) -> str:
+    if threshold.HasField("value_threshold"):
+        bound = threshold.value_threshold
+        parts = []
+        if bound.HasField("lower_bound"):
+            parts.append(f">= {bound.lower_bound.value:g}")
+        if bound.HasField("upper_bound"):
+            parts.append(f"<= {bound.upper_bound.value:g}")
+        return " and ".join(parts)
+    change = threshold.change_threshold
+    return f"change ({tfma.MetricDirection.Name(change.direction)}, absolute {change.absolute.value:g})"
+
+
+def is_blessed(blessing_artifact: types.Artifact) -> bool:
+    return bool(
+        blessing_artifact.get_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY)
+    )
+
+
+def has_baseline(blessing_artifact: types.Artifact) -> bool:
+    return blessing_artifact.has_custom_property(
+        evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY
+    )
+
+
+def evaluation_report(evaluation_artifact: types.Artifact, blessing_artifact: types.Artifact) -> str:
+    """Human-readable verdict and metrics by slice."""
+    metrics = read_metrics(evaluation_artifact)
+    blessed = is_blessed(blessing_artifact)
+    baseline = (
+        f"baseline model id {blessing_artifact.get_int_custom_property('baseline_model_id')}"
+        if has_baseline(blessing_artifact)
+        else "no blessed baseline yet (first model: change threshold not applied)"
+    )
+    lines = [f"Evaluator: model {'BLESSED' if blessed else 'NOT blessed'} ({baseline})"]
+    if not blessed:
+        lines += ["  why: " + f for f in validation_failures(evaluation_artifact)]
+    for slice_name in sorted(metrics, key=lambda s: (s != "overall", s)):
+        shown = ", ".join(
+            f"{name}={metrics[slice_name][name]:.4g}"
+            for name in REPORTED_METRICS
+            if name in metrics[slice_name]
+        )
+        lines.append(f"  {slice_name}: {shown}")
+    return "\n".join(lines)
+
+
+# --- Pusher -----------------------------------------------------------------------
+
+
+def pushed_model_info(pushed_model: types.Artifact) -> dict[str, str] | None:
+    """Version and destination of a push, or None when the Pusher did not push."""
+    if not pushed_model.get_int_custom_property("pushed"):
+        return None
+    return {
+        "version": pushed_model.get_string_custom_property("pushed_version"),
+        "path": pushed_model.get_string_custom_property("pushed_destination"),
+    }
+
+
+def registry_record(
+    model_name: str,
+    pushed: dict[str, str],
+    metrics: dict[str, dict[str, float]],
+    end_ds: datetime.date,
+    training_days: int,
+    run_id: str,
+    pipeline_run_id: str,
+    pushed_at: datetime.datetime,
+) -> dict[str, Any]:
+    overall = metrics.get("overall", {})
+    return {
+        "model": model_name,
+        "version": pushed["version"],
+        "path": pushed["path"],
+        "auc": overall.get("auc"),
+        "metrics": {k: overall[k] for k in REPORTED_METRICS if k in overall},
+        "eval_window": {"start": end_ds.isoformat(), "end": end_ds.isoformat()},
+        "train_window": {
+            "start": (end_ds - datetime.timedelta(days=training_days)).isoformat(),
+            "end": (end_ds - datetime.timedelta(days=1)).isoformat(),
+        },
+        "run_id": run_id,
+        "pipeline_run_id": pipeline_run_id,
+        "pushed_at": pushed_at.isoformat(timespec="seconds"),
+    }

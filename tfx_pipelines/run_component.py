@@ -1,0 +1,257 @@
+"""Run one node of a notiflow TFX pipeline: the entry point of each Airflow TFX task.
+
+    python -m tfx_pipelines.run_component --pipeline engagement --node Transform \\
+        --run-id "manual__2026-11-25T10:00:00+00:00" --end-ds 2026-11-24
+    python -m tfx_pipelines.run_component --print-graph
+
+All nodes run with the same ``--run-id`` (and ``--end-ds``) form one TFX pipeline run in
+ML Metadata (see ``tfx_pipelines.node_runner``). After the node, gates turn TFX's
+artifacts into task outcomes:
+- ExampleValidator: any anomaly fails the task, naming each feature and the reason;
+- Evaluator: prints whether the model was blessed, why not, and metrics by slice;
+- Pusher: appends a registry record when a model was pushed; when the model was not
+  blessed it says that nothing was pushed and why, and still succeeds (keeping the
+  live model is the right outcome).
+Exit status: 0 on success, 1 with an ``ERROR:`` line on stderr otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from absl import logging
+from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.proto.orchestration import pipeline_pb2
+
+from notiflow.settings import Settings, get_settings
+from tfx_pipelines import gates, node_runner, registry
+from tfx_pipelines.components.duckdb_example_gen import span_of
+from tfx_pipelines.engagement import pipeline as engagement_pipeline
+
+# Locally Beam runs on its default in-process DirectRunner (one worker, in memory).
+# Left empty on purpose: any Beam argument makes TFX build and attach an sdist of TFX
+# itself for remote workers (tfx/utils/dependency_utils.py), seconds per component
+# for nothing. Production passes Dataflow arguments instead.
+LOCAL_BEAM_ARGS: tuple[str, ...] = ()
+
+# The graph does not depend on the day; --print-graph compiles with this one.
+_GRAPH_END_DS = datetime.date(2000, 1, 1)
+
+_EXAMPLE_VALIDATOR = "tfx.components.example_validator.component.ExampleValidator"
+_EVALUATOR = "tfx.components.evaluator.component.Evaluator"
+_PUSHER = "tfx.components.pusher.component.Pusher"
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineEntry:
+    build: Callable[[Settings, datetime.date], tfx.dsl.Pipeline]
+    model_name: str
+    graph_file: Path
+
+
+def _build_engagement(settings: Settings, end_ds: datetime.date) -> tfx.dsl.Pipeline:
+    name = engagement_pipeline.PIPELINE_NAME
+    return engagement_pipeline.create_pipeline(
+        pipeline_name=name,
+        pipeline_root=str(settings.pipeline_root / name),
+        warehouse_path=str(settings.warehouse_path),
+        end_ds=end_ds,
+        training_days=settings.training_days,
+        serving_dir=str(settings.serving_dir),
+        auc_floor=settings.auc_floor,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(settings.metadata_path)
+        ),
+        beam_pipeline_args=LOCAL_BEAM_ARGS,
+    )
+
+
+PIPELINES: dict[str, PipelineEntry] = {
+    "engagement": PipelineEntry(
+        build=_build_engagement,
+        model_name=engagement_pipeline.MODEL_NAME,
+        graph_file=Path(engagement_pipeline.__file__).with_name("pipeline_graph.json"),
+    ),
+}
+
+
+def compiled_graph(pipeline_name: str, settings: Settings | None = None) -> list[dict[str, object]]:
+    """The node graph of the compiled pipeline (what pipeline_graph.json must hold)."""
+    entry = PIPELINES[pipeline_name]
+    pipeline = entry.build(settings or get_settings(), _GRAPH_END_DS)
+    # The graph must not create the metadata DB; only the structure is needed.
+    pipeline.metadata_connection_config = None
+    return node_runner.pipeline_graph(node_runner.compile_pipeline(pipeline))
+
+
+def graph_json(graph: list[dict[str, object]]) -> str:
+    return json.dumps(graph, indent=2) + "\n"
+
+
+class _Run:
+    """What gates need besides the node's own execution: the IR, the node, the run ids."""
+
+    def __init__(self, entry: PipelineEntry, settings: Settings, ir: pipeline_pb2.Pipeline,
+                 node: pipeline_pb2.PipelineNode, run_id: str, end_ds: datetime.date):
+        self.entry, self.settings, self.ir, self.node = entry, settings, ir, node
+        self.run_id, self.end_ds = run_id, end_ds
+        self.pipeline_name = ir.pipeline_info.id
+        self.pipeline_run_id = ir.runtime_spec.pipeline_run_id.field_value.string_value
+        self.config = node_runner.connection_config(ir)
+
+    def done(self, node_id: str) -> node_runner.NodeExecution | None:
+        with metadata.Metadata(self.config) as m:
+            return node_runner.successful_execution(
+                m, self.pipeline_name, self.pipeline_run_id, node_id)
+
+    def producer(self, input_key: str) -> str:
+        """Id of the node whose output feeds this node's ``input_key``."""
+        return self.node.inputs.inputs[input_key].channels[0].producer_node_query.id
+
+    def node_of_type(self, suffix: str) -> pipeline_pb2.PipelineNode:
+        for n in self.ir.nodes:
+            if n.pipeline_node.node_info.type.name.endswith(suffix):
+                return n.pipeline_node
+        raise node_runner.NodeRunError(f"pipeline {self.pipeline_name} has no {suffix} node")
+
+
+def _check_end_ds(run: _Run) -> None:
+    """All tasks of a run must use the day ExampleGen cut the data at."""
+    example_gen = run.node_of_type("ExampleGen")
+    if run.node.node_info.id == example_gen.node_info.id:
+        return
+    done = run.done(example_gen.node_info.id)
+    if done is None:
+        return  # run_node reports missing upstream nodes
+    examples = done.outputs["examples"][0]
+    span = examples.get_int_custom_property("span")
+    if span != span_of(run.end_ds):
+        cut = datetime.date(1970, 1, 1) + datetime.timedelta(days=span)
+        raise node_runner.NodeRunError(
+            f"run {run.run_id!r} read its data with end_ds {cut} (ExampleGen), but this task "
+            f"got --end-ds {run.end_ds}; all tasks of a run must use the same --end-ds"
+        )
+
+
+def _after_example_validator(run: _Run, result: node_runner.NodeExecution) -> None:
+    gates.check_anomalies(result.outputs["anomalies"][0])
+    print(f"ExampleValidator: no anomalies in run {run.run_id}")
+
+
+def _after_evaluator(run: _Run, result: node_runner.NodeExecution) -> None:
+    print(gates.evaluation_report(result.outputs["evaluation"][0], result.outputs["blessing"][0]))
+
+
+def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> None:
+    evaluator = run.done(run.producer("model_blessing"))
+    if evaluator is None:
+        raise node_runner.NodeRunError("Pusher ran but its Evaluator has no execution in this run")
+    evaluation = evaluator.outputs["evaluation"][0]
+    pushed = gates.pushed_model_info(result.outputs["pushed_model"][0])
+    if pushed is None:
+        why = gates.validation_failures(evaluation) or ["the model blessing is negative"]
+        print(
+            f"Pusher: NOTHING PUSHED in run {run.run_id}: the Evaluator did not bless the "
+            "new model, so the live model stays.\n  why: " + "\n  why: ".join(why)
+        )
+        return
+    record = gates.registry_record(
+        model_name=run.entry.model_name,
+        pushed=pushed,
+        metrics=gates.read_metrics(evaluation),
+        end_ds=run.end_ds,
+        training_days=run.settings.training_days,
+        run_id=run.run_id,
+        pipeline_run_id=run.pipeline_run_id,
+        pushed_at=datetime.datetime.now(datetime.timezone.utc),
+    )
+    model_dir = Path(pushed["path"]).parent
+    appended = registry.append_record(model_dir, record)
+    print(
+        f"Pusher: pushed {run.entry.model_name} version {pushed['version']} to {pushed['path']} "
+        f"(AUC {record['auc']}); registry {registry.registry_path(model_dir)} "
+        f"{'updated' if appended else 'already had this version'}"
+    )
+
+
+_GATES: dict[str, Callable[[_Run, node_runner.NodeExecution], None]] = {
+    _EXAMPLE_VALIDATOR: _after_example_validator,
+    _EVALUATOR: _after_evaluator,
+    _PUSHER: _after_pusher,
+}
+
+
+def run_component(
+    pipeline_name: str, node_id: str, run_id: str, end_ds: datetime.date,
+    settings: Settings | None = None,
+) -> node_runner.NodeExecution:
+    """Runs ``node_id`` of the pipeline in run ``run_id`` and applies its gate."""
+    if pipeline_name not in PIPELINES:
+        raise node_runner.NodeRunError(
+            f"unknown pipeline {pipeline_name!r}; known: {sorted(PIPELINES)}")
+    entry = PIPELINES[pipeline_name]
+    settings = settings or get_settings()
+    pipeline_run_id = node_runner.sanitize_run_id(run_id)
+    ir = node_runner.compile_pipeline(entry.build(settings, end_ds), pipeline_run_id)
+    node = node_runner.find_node(ir, node_id)
+    run = _Run(entry, settings, ir, node, run_id, end_ds)
+    _check_end_ds(run)
+    print(f"{node_id}: running in pipeline {ir.pipeline_info.id}, run {pipeline_run_id}")
+    result = node_runner.run_node(ir, node_id)
+    print(f"{node_id}: execution {result.execution.id} complete")
+    gate = _GATES.get(node.node_info.type.name)
+    if gate is not None:
+        gate(run, result)
+    return result
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tfx_pipelines.run_component",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pipeline", default="engagement", choices=sorted(PIPELINES))
+    parser.add_argument("--node", help="node id, e.g. Transform (see --print-graph)")
+    parser.add_argument("--run-id", help="orchestrator run id, shared by all nodes of a run")
+    parser.add_argument("--end-ds", type=_date, help="evaluation day YYYY-MM-DD")
+    parser.add_argument("--print-graph", action="store_true",
+                        help="print the compiled node graph as JSON and exit")
+    args = parser.parse_args(argv)
+    if not args.print_graph:
+        missing = [f"--{k.replace('_', '-')}" for k in ("node", "run_id", "end_ds")
+                   if getattr(args, k) is None]
+        if missing:
+            parser.error(f"missing {', '.join(missing)} (or use --print-graph)")
+    return args
+
+
+def _date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.print_graph:
+        sys.stdout.write(graph_json(compiled_graph(args.pipeline)))
+        return 0
+    logging.set_verbosity(logging.INFO)
+    try:
+        run_component(args.pipeline, args.node, args.run_id, args.end_ds)
+    except Exception as error:  # noqa: BLE001 - every failure must become a clear exit
+        logging.exception("%s failed", args.node)
+        print(f"ERROR: {args.pipeline}/{args.node} in run {args.run_id!r} failed: "
+              f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
