@@ -10,8 +10,8 @@ from typing import Any
 import great_expectations as gx
 from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction
 from great_expectations.core import ValidationDefinition
-from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.metadata_types import FailureSeverity
 
 from expectations.suites import SUITES
 from notiflow import warehouse

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from notiflow.dbt import run_dbt
 from notiflow.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, task_environment
 from notiflow.settings import REPO_ROOT, Settings
 
@@ -53,7 +54,9 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         **inherited,
         **task_environment(settings),
         # Airflow starts its own components by the bare name `airflow`.
-        "PATH": os.pathsep.join(filter(None, [str(settings.orchestration_bin), inherited.get("PATH")])),
+        "PATH": os.pathsep.join(
+            filter(None, [str(settings.orchestration_bin), inherited.get("PATH")])
+        ),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -107,7 +110,7 @@ def running_pids(settings: Settings) -> dict[str, int]:
 
 
 def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
-    """Migrate the metadata DB, create the warehouse pool and start every component."""
+    """Parse the dbt project, migrate the metadata DB, create the pool, start every component."""
     if running_pids(settings):
         raise AirflowError(
             f"Airflow of {settings.home} is already running (pids {running_pids(settings)}); "
@@ -115,6 +118,8 @@ def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
         )
     home = settings.airflow_home
     (home / "logs").mkdir(parents=True, exist_ok=True)
+    # Cosmos renders the dbt task group from the manifest: parse before any DAG is.
+    run_dbt(settings, ["parse", "--quiet"])
     _airflow(settings, "db", "migrate")
     _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
     pids = {}
@@ -167,7 +172,9 @@ def wait_for_api(settings: Settings, *, timeout_s: float = 180.0) -> None:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base_url(settings)}/api/v2/monitor/health", timeout=5):
-                if (settings.airflow_home / "simple_auth_manager_passwords.json.generated").exists():
+                if (
+                    settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+                ).exists():
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -195,12 +202,16 @@ class ApiClient:
         if auth:
             headers["Authorization"] = f"Bearer {self._token}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(base_url(self.settings) + path, data=data, method=method, headers=headers)
+        request = urllib.request.Request(
+            base_url(self.settings) + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            raise AirflowError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode()[:500]}") from None
+            raise AirflowError(
+                f"{method} {path}: HTTP {exc.code}: {exc.read().decode()[:500]}"
+            ) from None
         return json.loads(payload) if payload else None
 
     def get(self, path: str) -> Any:
@@ -251,4 +262,6 @@ class ApiClient:
             if runs and runs[0]["state"] in TERMINAL_STATES:
                 return runs[0]
             time.sleep(3)
-        raise AirflowError(f"{dag_id} run {run_id or '(any)'} did not finish within {timeout_s:.0f}s")
+        raise AirflowError(
+            f"{dag_id} run {run_id or '(any)'} did not finish within {timeout_s:.0f}s"
+        )

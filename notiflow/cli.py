@@ -65,15 +65,12 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from notiflow import airflow_local, simulator
-    from notiflow.dbt import run_dbt
 
     today = dt.datetime.now(dt.UTC).date()
     # History up to the day before yesterday; the scheduler lands yesterday itself.
     history_start = today - dt.timedelta(days=args.history_days + 1)
     print(f"==> simulating {args.history_days} days of history from {history_start}", flush=True)
     simulator.simulate(settings, history_start, args.history_days)
-    print("==> parsing the dbt project (manifest for Cosmos)", flush=True)
-    run_dbt(settings, ["parse", "--quiet"])
     print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)
@@ -118,7 +115,8 @@ def summary(settings: Settings) -> str:
     if airflow_local.running_pids(settings):
         lines += [
             "",
-            f"Airflow UI: {airflow_local.base_url(settings)}  (user {airflow_local.ADMIN_USER}, password in "
+            f"Airflow UI: {airflow_local.base_url(settings)}  "
+            f"(user {airflow_local.ADMIN_USER}, password in "
             f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
             "Stop it with: make demo-stop",
         ]

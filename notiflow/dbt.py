@@ -13,7 +13,9 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return {**os.environ, **settings.dbt_environment()}
 
 
-def run_dbt(settings: Settings, args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess:
+def run_dbt(
+    settings: Settings, args: Sequence[str], *, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``dbt <args>`` on the project with notiflow's settings; output goes to ours."""
     if not settings.dbt_executable.exists():
         raise FileNotFoundError(

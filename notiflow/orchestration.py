@@ -64,7 +64,9 @@ def load_pipeline_graph(pipeline: str) -> list[dict[str, Any]]:
     for node in nodes:
         missing = [u for u in node["upstream"] if u not in known]
         if missing:
-            raise ValueError(f"{path}: node {node['id']} lists upstream {missing} before they appear")
+            raise ValueError(
+                f"{path}: node {node['id']} lists upstream {missing} before they appear"
+            )
         known.add(node["id"])
     return nodes
 

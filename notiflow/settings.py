@@ -110,7 +110,8 @@ class Settings:
     def as_environment(self) -> dict[str, str]:
         """These settings as NOTIFLOW_* variables, for child processes in other environments."""
         return {
-            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in dataclasses.fields(self)
+            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+            for f in dataclasses.fields(self)
         }
 
     def dbt_environment(self) -> dict[str, str]:

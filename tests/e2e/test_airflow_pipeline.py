@@ -14,7 +14,6 @@ import time
 import pytest
 
 from notiflow import airflow_local, simulator
-from notiflow.dbt import run_dbt
 from notiflow.orchestration import load_pipeline_graph, task_environment
 from notiflow.settings import Settings
 
@@ -39,7 +38,6 @@ def env(tmp_path_factory):
     today = dt.datetime.now(dt.UTC).date()
     # history up to the day before yesterday; the scheduler's first run lands yesterday
     simulator.simulate(settings, today - dt.timedelta(days=HISTORY_DAYS + 1), HISTORY_DAYS)
-    run_dbt(settings, ["parse", "--quiet"])
     airflow_local.start(settings)
     try:
         api = airflow_local.ApiClient(settings)
@@ -107,9 +105,13 @@ def test_corrupted_mart_fails_the_gate_and_nothing_downstream_runs(env):
     states = _states(api, DAILY, run_id)
     assert daily["state"] == "failed"
     assert states["gate_engagement_examples"] == "failed"
-    gate = next(t for t in api.task_instances(DAILY, run_id) if t["task_id"] == "gate_engagement_examples")
+    gate = next(
+        t for t in api.task_instances(DAILY, run_id) if t["task_id"] == "gate_engagement_examples"
+    )
     assert gate["try_number"] == 1  # broken data is not retried
-    assert all(s == "success" for t, s in states.items() if t.startswith("dbt.") or t == "simulate_day")
+    assert all(
+        s == "success" for t, s in states.items() if t.startswith("dbt.") or t == "simulate_day"
+    )
 
     log = api.get(
         f"/api/v2/dags/{DAILY}/dagRuns/{run_id}/taskInstances/gate_engagement_examples/logs/1"

@@ -25,8 +25,14 @@ def test_tfx_pipelines_do_not_import_airflow(path):
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "dags").rglob("*.py")), ids=str)
 def test_dags_do_not_import_tfx_or_tensorflow(path):
-    banned = {"tfx", "tensorflow", "tensorflow_transform", "tensorflow_model_analysis",
-              "tensorflow_data_validation", "tfx_pipelines"}
+    banned = {
+        "tfx",
+        "tensorflow",
+        "tensorflow_transform",
+        "tensorflow_model_analysis",
+        "tensorflow_data_validation",
+        "tfx_pipelines",
+    }
     assert not _imported_roots(path) & banned
 
 

@@ -1,4 +1,4 @@
-"""Every DAG imports cleanly in the environment the scheduler gives it, and follows the house rules."""
+"""Every DAG imports cleanly in the scheduler's environment and follows the house rules."""
 
 import json
 import subprocess
@@ -35,11 +35,18 @@ def dagbag(tmp_path_factory) -> dict:
     settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path_factory.mktemp("home"))})
     run_dbt(settings, ["parse", "--quiet"])  # Cosmos renders the dbt group from the manifest
     env = airflow_environment(settings)
-    subprocess.run([str(settings.orchestration_bin / "airflow"), "db", "migrate"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(settings.orchestration_bin / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     result = subprocess.run(
         [sys.executable, "-c", LOAD_DAGS, env["AIRFLOW__CORE__DAGS_FOLDER"]],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -64,7 +71,9 @@ def test_house_rules(dagbag, dag_id):
 def test_daily_features_runs_dbt_between_simulation_and_gate(dagbag):
     tasks = dagbag["dags"]["daily_features"]["tasks"]
     dbt_tasks = [t for t in tasks if t.startswith("dbt.")]
-    assert any(t.endswith(".run") for t in dbt_tasks) and any(t.endswith(".test") for t in dbt_tasks)
+    assert any(t.endswith(".run") for t in dbt_tasks) and any(
+        t.endswith(".test") for t in dbt_tasks
+    )
     assert "dbt.ml_engagement_examples.test" in tasks["gate_engagement_examples"]["upstream"]
     # every task that touches DuckDB holds the one-slot warehouse pool
     for task_id, task in tasks.items():
@@ -79,6 +88,13 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
     assert set(tasks) == {"training_window"} | {node["id"] for node in graph}
     for node in graph:
         assert set(tasks[node["id"]]["upstream"]) == (set(node["upstream"]) or {"training_window"})
-    for component in ("StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                      "Evaluator", "Pusher"):
+    for component in (
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "Pusher",
+    ):
         assert component in tasks

@@ -18,7 +18,9 @@ LAST_DAY = START + dt.timedelta(days=DAYS - 1)
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Settings:
     home = tmp_path_factory.mktemp("dbt_home")
-    settings = Settings.load({"NOTIFLOW_HOME": str(home), "NOTIFLOW_SIM_USERS": "400", "NOTIFLOW_SIM_PINS": "80"})
+    settings = Settings.load(
+        {"NOTIFLOW_HOME": str(home), "NOTIFLOW_SIM_USERS": "400", "NOTIFLOW_SIM_PINS": "80"}
+    )
     simulator.simulate(settings, START, DAYS)
     run_dbt(settings, ["build", "--quiet"])
     return settings
@@ -61,7 +63,9 @@ def test_events_after_the_cutoff_do_not_change_features(built, tmp_path, event_t
     settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path)})
     settings.warehouse_path.parent.mkdir(parents=True)
     shutil.copy(built.warehouse_path, settings.warehouse_path)
-    feature_columns = [c for c in _examples(built).columns if c not in ("opened_24h", "clicked_24h")]
+    feature_columns = [
+        c for c in _examples(built).columns if c not in ("opened_24h", "clicked_24h")
+    ]
     before = _examples(settings, f"ds = '{LAST_DAY}'")[feature_columns]
 
     with warehouse.connect(settings) as con:
@@ -69,7 +73,8 @@ def test_events_after_the_cutoff_do_not_change_features(built, tmp_path, event_t
         # i.e. after the cut-off (end of the previous day) of that day's own rows
         con.execute(
             f"""insert into raw.notification_events
-                select notification_id || '-late-{event_type}', notification_id, '{event_type}', null,
+                select notification_id || '-late-{event_type}', notification_id,
+                       '{event_type}', null,
                        sent_ts + interval 1 minute, ds
                 from raw.notifications where ds = '{LAST_DAY}'"""
         )
