@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from notiflow.settings import Settings, get_settings
 
@@ -22,6 +23,11 @@ def _date(value: str) -> dt.date:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "report":
+        return cmd_simulate_report(settings, args)
+    if args.start is None:
+        args.parser.error("--start is required to simulate (or use: simulate report)")
+
     from tqdm import tqdm
 
     from notiflow import simulator
@@ -40,6 +46,22 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             progress=lambda day, n: (bar.set_postfix(day=str(day), sends=n), bar.update()),
         )
     print(json.dumps({"warehouse": str(settings.warehouse_path), "rows_written": written}))
+    return 0
+
+
+def cmd_simulate_report(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow.simulator import report
+
+    figures = report.realism(settings)
+    path = report.write_html(
+        figures, args.out or settings.reports_dir / "simulator" / "realism.html"
+    )
+    if args.json:
+        print(json.dumps({**figures, "html": str(path)}, indent=2))
+    else:
+        for check in figures["checks"]:
+            print(f"{'ok ' if check['ok'] else 'OUT'}  {check['name']}: {check['value']}")
+        print(f"report: {path}")
     return 0
 
 
@@ -127,16 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="notiflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    simulate = sub.add_parser("simulate", help="simulate days of the world into the warehouse")
-    simulate.add_argument("--start", type=_date, required=True)
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate days of the world into the warehouse, or report on its realism",
+        description="Simulate days of the world into the warehouse (--start ...), or write the "
+        "realism report (simulate report [--json]).",
+    )
+    simulate.add_argument(
+        "action", nargs="?", choices=["report"], help="report: the realism report"
+    )
+    simulate.add_argument("--start", type=_date)
     simulate.add_argument("--days", type=int, default=1)
     simulate.add_argument("--users", type=int)
     simulate.add_argument("--pins", type=int)
     simulate.add_argument("--seed", type=int)
-    simulate.add_argument("--inject", help="data fault to inject (out_of_range)")
+    simulate.add_argument(
+        "--inject", help="data fault to inject, e.g. out_of_range (an unknown name lists them all)"
+    )
     simulate.add_argument("--inject-day", type=_date, help="day of the fault (default: every day)")
     simulate.add_argument("--severity", type=float, default=0.2, help="share of rows hit")
-    simulate.set_defaults(func=cmd_simulate)
+    simulate.add_argument("--json", action="store_true", help="report: print the figures as JSON")
+    simulate.add_argument("--out", type=Path, help="report: where to write the HTML page")
+    simulate.set_defaults(func=cmd_simulate, parser=simulate)
 
     dbt = sub.add_parser("dbt", help="run dbt on the project with notiflow's settings")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)

@@ -46,6 +46,9 @@ class Settings:
     sim_users: int
     sim_pins: int
     sim_seed: int
+    sim_holdout_share: float
+    sim_exploration: float
+    truth_path: Path
     training_days: int
     auc_floor: float
 

@@ -1,94 +1,126 @@
-import datetime as dt
-import hashlib
+"""Determinism, idempotency and the day-to-day state of the world simulator."""
 
-import numpy as np
-import pandas as pd
+import datetime as dt
+
 import pytest
 
-from notiflow import simulator, warehouse
+from notiflow import simulator
+from notiflow.settings import Settings
+from notiflow.simulator.truth import TruthStore
 from tests.conftest import START
+from tests.unit.simulator_helpers import query, raw_hashes, truth_hashes
+
+DAY = dt.timedelta(days=1)
 
 
-def _table_hashes(settings) -> dict[str, str]:
-    with warehouse.connect(settings, read_only=True) as con:
-        return {
-            table: hashlib.sha256(
-                pd.util.hash_pandas_object(
-                    con.execute(f"select * from raw.{table} order by all").fetchdf(), index=False
-                ).values.tobytes()
-            ).hexdigest()
-            for table in warehouse.RAW_TABLES
+def _home(tmp_path, name: str, **env: str) -> Settings:
+    return Settings.load(
+        {
+            "NOTIFLOW_HOME": str(tmp_path / name),
+            "NOTIFLOW_SIM_USERS": "300",
+            "NOTIFLOW_SIM_PINS": "60",
+            **env,
         }
+    )
 
 
-def test_same_seed_same_tables(small_world_settings, tmp_path, monkeypatch):
-    simulator.simulate(small_world_settings, START, 3)
-    first = _table_hashes(small_world_settings)
-    monkeypatch.setenv("NOTIFLOW_HOME", str(tmp_path / "other"))
-    from notiflow.settings import Settings
+def test_same_seed_same_tables_and_another_seed_others(tmp_path):
+    first, second, other = _home(tmp_path, "a"), _home(tmp_path, "b"), _home(tmp_path, "c")
+    for settings in (first, second):
+        simulator.simulate(settings, START, 3)
+    simulator.simulate(other, START, 3, seed=8)
+    assert raw_hashes(first) == raw_hashes(second)
+    assert truth_hashes(first) == truth_hashes(second)
+    differ = {t for t, h in raw_hashes(other).items() if h != raw_hashes(first)[t]}
+    assert {"engagement_events", "notifications", "notification_events"} <= differ
 
-    other = Settings.load()
-    simulator.simulate(other, START, 3)
-    assert _table_hashes(other) == first
+
+def test_one_call_per_day_equals_a_backfill(tmp_path):
+    backfill, daily = _home(tmp_path, "backfill"), _home(tmp_path, "daily")
+    simulator.simulate(backfill, START, 4)
+    for offset in range(4):
+        simulator.simulate(daily, START + offset * DAY, 1)
+    assert raw_hashes(daily) == raw_hashes(backfill)
+    assert truth_hashes(daily) == truth_hashes(backfill)
+
+
+def test_state_carries_over_days(small_world_settings):
+    """Opens after midnight land the next day; unsubscribes stop later sends on that channel."""
+    settings = small_world_settings
+    simulator.simulate(settings, START, 6, users=1500)
+    spilled = query(
+        settings,
+        """select count(*) from raw.notification_events e
+           join raw.notifications n using (notification_id) where e.ds > n.ds""",
+    )[0][0]
+    assert spilled > 0
+    unsubscribed = query(
+        settings,
+        """select n.user_id, n.channel, min(e.event_ts)::date as day from raw.notification_events e
+           join raw.notifications n using (notification_id)
+           where e.event_type = 'unsubscribe' group by 1, 2""",
+    )
+    assert unsubscribed, "a 1500-user world sees unsubscribes within 6 days"
+    later = query(
+        settings,
+        """select count(*) from raw.notifications n
+           join (select unnest(?) as user_id, unnest(?) as channel, unnest(?)::date as day) u
+           using (user_id, channel) where n.ds > u.day""",
+        [
+            [u for u, _, _ in unsubscribed],
+            [c for _, c, _ in unsubscribed],
+            [d for *_, d in unsubscribed],
+        ],
+    )[0][0]
+    assert later == 0
 
 
 def test_resimulating_a_day_replaces_exactly_that_day(small_world_settings):
     simulator.simulate(small_world_settings, START, 3)
-    before = _table_hashes(small_world_settings)
-    # a backfill of the middle day, in any order, gives the same warehouse
-    simulator.simulate(small_world_settings, START + dt.timedelta(days=1), 1)
-    assert _table_hashes(small_world_settings) == before
-    with warehouse.connect(small_world_settings, read_only=True) as con:
-        days = con.execute("select ds, count(*) from raw.notifications group by 1 order by 1").fetchall()
-    assert [d for d, _ in days] == [START + dt.timedelta(days=i) for i in range(3)]
+    before = raw_hashes(small_world_settings), truth_hashes(small_world_settings)
+    simulator.simulate(small_world_settings, START + DAY, 1)
+    assert (raw_hashes(small_world_settings), truth_hashes(small_world_settings)) == before
+    days = query(small_world_settings, "select distinct ds from raw.notifications order by 1")
+    assert [d for (d,) in days] == [START + i * DAY for i in range(3)]
 
 
-def test_open_probability_depends_on_channel_hour_activity_and_affinity():
-    world = simulator.World.create(5000, 200, seed=1)
-    n = 4
-    channel = np.array(["push", "email", "push", "push"])
-    local_hour = np.array([19, 19, 7, 19])
-    activity = np.array([0.3, 0.3, 0.3, 0.3])
-    active_hour = np.full(n, 19.0)
-    affinity = np.array([0.2, 0.2, 0.2, 0.2])
-    base = simulator.true_open_logit(channel, local_hour, activity, active_hour, affinity)
-    assert base[1] > base[0]  # email opens more than push
-    assert base[0] > base[2]  # at the user's active hour more than at an off hour
-    higher_activity = simulator.true_open_logit(channel, local_hour, activity * 2, active_hour, affinity)
-    assert (higher_activity > base).all()
-    higher_affinity = simulator.true_open_logit(channel, local_hour, activity, active_hour, affinity * 3)
-    assert (higher_affinity > base).all()
-    assert world.interests.shape == (5000, len(simulator.TOPICS))
-    np.testing.assert_allclose(world.interests.sum(axis=1), 1.0)
+def test_a_gap_is_filled_before_the_requested_day(tmp_path):
+    gapped, whole = _home(tmp_path, "gapped"), _home(tmp_path, "whole")
+    simulator.simulate(gapped, START, 1)
+    written = simulator.simulate(gapped, START + 3 * DAY, 1)
+    simulator.simulate(whole, START, 4)
+    assert raw_hashes(gapped) == raw_hashes(whole)
+    assert (
+        written["notifications"]
+        == query(whole, "select count(*) from raw.notifications where ds > ?", [START])[0][0]
+    )
 
 
-def test_empirical_open_rates_by_channel_are_plausible():
-    world = simulator.World.create(4000, 200, seed=3)
-    tables = simulator.simulate_day(world, START, seed=3)
-    sends = tables["notifications"]
-    opens = tables["notification_events"].query("event_type == 'open'")["notification_id"]
-    rate = sends.assign(opened=sends.notification_id.isin(opens)).groupby("channel").opened.mean()
-    assert 0.02 <= rate["push"] <= 0.12
-    assert 0.10 <= rate["email"] <= 0.35
-    assert 0.04 <= rate["in_app"] <= 0.22
-    # opt-outs are respected by the logging policy
-    users = world.users.set_index("user_id")
-    pushed = users.loc[sends.loc[sends.channel == "push", "user_id"]]
-    assert pushed.push_opt_in.all()
-    assert ((sends.propensity > 0) & (sends.propensity <= 1)).all()
+def test_another_world_starts_over(small_world_settings):
+    simulator.simulate(small_world_settings, START, 2)
+    simulator.simulate(small_world_settings, START + 5 * DAY, 1, users=200)
+    assert query(small_world_settings, "select count(*) from raw.users")[0][0] == 200
+    assert query(small_world_settings, "select distinct ds from raw.notifications") == [
+        (START + 5 * DAY,)
+    ]
+    with TruthStore.open(small_world_settings, read_only=True) as store:
+        config, first_day = store.world()
+    assert (config.n_users, first_day) == (200, START + 5 * DAY)
 
 
-def test_out_of_range_fault_hits_only_the_chosen_day(small_world_settings):
-    fault_day = START + dt.timedelta(days=1)
-    simulator.simulate(small_world_settings, START, 3, fault="out_of_range", fault_day=fault_day)
-    with warehouse.connect(small_world_settings, read_only=True) as con:
-        bad = dict(
-            con.execute(
-                "select ds, count(*) filter (where propensity > 1) from raw.notifications group by 1"
-            ).fetchall()
-        )
-    assert bad[fault_day] > 0
-    assert bad[START] == 0 and bad[START + dt.timedelta(days=2)] == 0
+def test_holdout_gets_no_notifications(small_world_settings):
+    simulator.simulate(small_world_settings, START, 2, users=1000)
+    with TruthStore.open(small_world_settings, read_only=True) as store:
+        holdout = [u for (u,) in store.con.execute(
+            "select user_id from world_truth.users where is_holdout"
+        ).fetchall()]  # fmt: skip
+    assert 20 < len(holdout) < 90  # 5% of 1000
+    sent = query(
+        small_world_settings,
+        "select count(*) from raw.notifications where user_id in (select unnest(?))",
+        [holdout],
+    )[0][0]
+    assert sent == 0
 
 
 def test_bad_arguments_are_named(small_world_settings):
@@ -96,3 +128,9 @@ def test_bad_arguments_are_named(small_world_settings):
         simulator.simulate(small_world_settings, START, 1, fault="meteor")
     with pytest.raises(ValueError, match="days must be >= 1"):
         simulator.simulate(small_world_settings, START, 0)
+    with pytest.raises(ValueError, match="severity must be in"):
+        simulator.simulate(small_world_settings, START, 1, fault="nulls", severity=0)
+    with pytest.raises(ValueError, match="outside the simulated days"):
+        simulator.simulate(small_world_settings, START, 2, fault="nulls", fault_day=START - DAY)
+    with pytest.raises(ValueError, match="pins must be >= 24"):
+        simulator.simulate(small_world_settings, START, 1, pins=10)

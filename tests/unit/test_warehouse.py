@@ -10,7 +10,6 @@ def _notifications(ds: str, ids: list[str]) -> pd.DataFrame:
         {
             "notification_id": ids,
             "user_id": "u1",
-            "pin_id": "p1",
             "channel": "push",
             "notification_type": "pin_recommendation",
             "sent_ts": pd.Timestamp(ds),

@@ -10,6 +10,10 @@ users as (
     select * from {{ ref('stg_raw__users') }}
 ),
 
+items as (
+    select * from {{ ref('stg_raw__notification_items') }}
+),
+
 pins as (
     select * from {{ ref('stg_raw__pins') }}
 ),
@@ -32,7 +36,11 @@ sends as (
         notifications.propensity,
         pins.topic as pin_topic
     from notifications
-    left join pins on notifications.pin_id = pins.pin_id
+    -- the featured pin is the top item (position 1)
+    left join items
+        on notifications.notification_id = items.notification_id
+        and items.item_position = 1
+    left join pins on items.pin_id = pins.pin_id
 ),
 
 -- Only activity strictly before the send day, within 28 days.

@@ -8,7 +8,6 @@ renamed as (
     select
         notification_id,
         user_id,
-        pin_id,
         channel,
         notification_type,
         cast(sent_ts as timestamp) as sent_at,

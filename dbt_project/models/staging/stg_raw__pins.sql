@@ -9,7 +9,8 @@ renamed as (
         pin_id,
         creator_id,
         topic,
-        cast(created_ts as timestamp) as created_at
+        cast(created_ts as timestamp) as created_at,
+        cast(ds as date) as ds
     from source
 )
 

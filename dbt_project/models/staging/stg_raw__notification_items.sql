@@ -1,0 +1,18 @@
+with
+
+source as (
+    select * from {{ source('raw', 'notification_items') }}
+),
+
+renamed as (
+    select
+        notification_id,
+        cast(position as integer) as item_position,
+        pin_id,
+        cast(ds as date) as ds
+    from source
+    -- loggers may deliver a row twice; keep one per key
+    qualify row_number() over (partition by notification_id, position order by pin_id) = 1
+)
+
+select * from renamed
