@@ -24,6 +24,7 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 from notiflow.orchestration import (
     DEFAULT_ARGS,
     ENGAGEMENT_EXAMPLES_ASSET_NAME,
+    SIMULATOR_FAULTS,
     WAREHOUSE_POOL,
     asset_uri,
     dbt_paths,
@@ -52,8 +53,15 @@ engagement_examples = Asset(
         "inject_fault": Param(
             None,
             type=["null", "string"],
-            enum=[None, "out_of_range"],
+            enum=[None, *SIMULATOR_FAULTS],
             description="Drill: inject this data fault into the simulated day.",
+        ),
+        "fault_severity": Param(
+            0.2,
+            type="number",
+            minimum=0.01,
+            maximum=1.0,
+            description="Share of rows the fault hits.",
         ),
     },
 )
@@ -65,7 +73,14 @@ def daily_features():
         from notiflow import simulator
 
         day = dt.date.fromisoformat(ds)
-        return simulator.simulate(settings, day, 1, fault=(params or {}).get("inject_fault"))
+        params = params or {}
+        return simulator.simulate(
+            settings,
+            day,
+            1,
+            fault=params.get("inject_fault"),
+            severity=params.get("fault_severity", 0.2),
+        )
 
     dbt_build = DbtTaskGroup(
         group_id="dbt",

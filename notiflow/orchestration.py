@@ -26,6 +26,21 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=1),
 }
 
+# The simulator's fault drills, offered as a DAG parameter. Kept here so that DAG
+# parsing does not import the simulator (numpy, pandas); a test keeps both equal.
+SIMULATOR_FAULTS = (
+    "nulls",
+    "duplicates",
+    "schema_drift",
+    "late_data",
+    "empty_day",
+    "out_of_range",
+    "volume_drop",
+)
+
+# Days after a send day until its 24 h labels are all logged.
+LABEL_MATURITY_DAYS = 1
+
 # Asset names of the data products the DAGs exchange.
 ENGAGEMENT_EXAMPLES_ASSET_NAME = "ml_engagement_examples"
 ENGAGEMENT_MODEL_ASSET_NAME = "engagement_model"
@@ -103,8 +118,10 @@ def training_end_ds(
 ) -> str:
     """The last day (evaluation day) of a training run's window.
 
-    An explicit request wins; otherwise the newest day announced by the asset
-    events that triggered the run; otherwise the newest day in the mart.
+    An explicit request wins. Otherwise it is the newest day whose labels are
+    mature: an open within 24 h of a send on day D may be logged on day D+1, so
+    day D's labels are complete only once D+1 has landed. The newest landed day
+    comes from the asset events that triggered the run, else from the mart.
     """
     if requested_end_ds:
         return requested_end_ds
@@ -114,10 +131,9 @@ def training_end_ds(
         for event in events
         if (event.extra or {}).get("ds")
     ]
-    if days:
-        return max(days)
-    if latest_ds_in_mart:
-        return latest_ds_in_mart
+    newest = max(days) if days else latest_ds_in_mart
+    if newest:
+        return (dt.date.fromisoformat(newest) - dt.timedelta(days=LABEL_MATURITY_DAYS)).isoformat()
     raise ValueError(
         "no training window: the run was not triggered by an ml_engagement_examples update, "
         "no end_ds was given, and the mart is empty"

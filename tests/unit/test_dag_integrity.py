@@ -98,3 +98,10 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
         "Pusher",
     ):
         assert component in tasks
+
+
+def test_fault_drills_offered_by_the_dag_are_the_simulators():
+    from notiflow import simulator
+    from notiflow.orchestration import SIMULATOR_FAULTS
+
+    assert tuple(SIMULATOR_FAULTS) == tuple(simulator.FAULTS)

@@ -1,0 +1,48 @@
+import shlex
+from types import SimpleNamespace
+
+import pytest
+
+from notiflow.orchestration import (
+    load_pipeline_graph,
+    reads_warehouse,
+    tfx_component_command,
+    training_end_ds,
+)
+
+
+def _event(ds):
+    return SimpleNamespace(extra={"ds": ds} if ds else {})
+
+
+def test_training_ends_on_the_newest_day_with_mature_labels():
+    events = {"asset": [_event("2026-11-20"), _event("2026-11-22"), _event(None)]}
+    assert training_end_ds(events, None, None) == "2026-11-21"
+
+
+def test_explicit_end_day_wins_and_mart_is_the_fallback():
+    events = {"asset": [_event("2026-11-22")]}
+    assert training_end_ds(events, "2026-11-01", None) == "2026-11-01"
+    assert training_end_ds({}, None, "2026-11-10") == "2026-11-09"
+    with pytest.raises(ValueError, match="no training window"):
+        training_end_ds({}, None, None)
+
+
+def test_pipeline_graph_is_topological_and_complete():
+    graph = load_pipeline_graph("engagement")
+    seen = set()
+    for node in graph:
+        assert set(node["upstream"]) <= seen
+        seen.add(node["id"])
+    assert [n["id"] for n in graph if reads_warehouse(n["id"])] == ["ExampleGen"]
+    with pytest.raises(FileNotFoundError, match="no pipeline graph"):
+        load_pipeline_graph("nonexistent")
+
+
+def test_component_command_runs_in_the_tfx_environment(settings):
+    command = tfx_component_command(settings, "engagement", "Trainer", "{{ run_id }}", "2026-11-21")
+    argv = shlex.split(command)
+    assert argv[0] == str(settings.tfx_python)
+    assert argv[1:3] == ["-m", "tfx_pipelines.run_component"]
+    assert argv[argv.index("--node") + 1] == "Trainer"
+    assert argv[argv.index("--run-id") + 1] == "{{ run_id }}"
