@@ -18,6 +18,9 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from notiflow import registry
+from notiflow.settings import Settings
+
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
 REPORTED_METRICS = (
     "auc",
@@ -54,9 +57,12 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
     lines = []
     for split, anomalies in sorted(anomalies_by_split.items()):
         for feature, info in sorted(anomalies.anomaly_info.items()):
-            reasons = "; ".join(
-                f"{r.short_description}: {r.description}".strip(": ") for r in info.reason
-            ) or f"{info.short_description}: {info.description}"
+            reasons = (
+                "; ".join(
+                    f"{r.short_description}: {r.description}".strip(": ") for r in info.reason
+                )
+                or f"{info.short_description}: {info.description}"
+            )
             lines.append(f"[{split}] feature {feature!r}: {reasons}")
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
@@ -117,10 +123,10 @@ def validation_failures(evaluation_artifact: types.Artifact) -> list[str]:
                 f"[{_slice_name(per_slice.slice_key)}] {what} = {value:.6g} "
                 f"fails threshold {_threshold_text(failure.metric_threshold)}"
             )
-    for missing in result.missing_thresholds:
-        lines.append(f"missing metric for threshold: {missing}")
+    if result.missing_thresholds:
+        lines.append("a metric that has a threshold was not computed")
     for missing in result.missing_slices:
-        lines.append(f"missing slice for threshold: {missing}")
+        lines.append(f"no evaluation data for thresholded slice {missing}".strip())
     return lines or [f"validation failed: {result}"]
 
 
@@ -134,7 +140,8 @@ def _threshold_text(threshold: Any) -> str:
             parts.append(f"<= {bound.upper_bound.value:g}")
         return " and ".join(parts)
     change = threshold.change_threshold
-    return f"change ({tfma.MetricDirection.Name(change.direction)}, absolute {change.absolute.value:g})"
+    direction = tfma.MetricDirection.Name(change.direction)
+    return f"change ({direction}, absolute {change.absolute.value:g})"
 
 
 def is_blessed(blessing_artifact: types.Artifact) -> bool:
@@ -149,12 +156,17 @@ def has_baseline(blessing_artifact: types.Artifact) -> bool:
     )
 
 
-def evaluation_report(evaluation_artifact: types.Artifact, blessing_artifact: types.Artifact) -> str:
+def evaluation_report(
+    evaluation_artifact: types.Artifact, blessing_artifact: types.Artifact
+) -> str:
     """Human-readable verdict and metrics by slice."""
     metrics = read_metrics(evaluation_artifact)
     blessed = is_blessed(blessing_artifact)
     baseline = (
-        f"baseline model id {blessing_artifact.get_int_custom_property('baseline_model_id')}"
+        "compared with the last blessed model "
+        + blessing_artifact.get_string_custom_property(
+            evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
+        )
         if has_baseline(blessing_artifact)
         else "no blessed baseline yet (first model: change threshold not applied)"
     )
@@ -210,3 +222,15 @@ def registry_record(
         "pipeline_run_id": pipeline_run_id,
         "pushed_at": pushed_at.isoformat(timespec="seconds"),
     }
+
+
+def register_push(settings: Settings, record: dict[str, Any]) -> bool:
+    """Appends ``record`` to the model registry unless its version is there already.
+
+    Returns whether it appended: a retried Pusher task must not register twice.
+    """
+    known = registry.records(settings, record["model"])
+    if any(r.get("version") == record["version"] for r in known):
+        return False
+    registry.append_record(settings, record)
+    return True

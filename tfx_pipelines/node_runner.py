@@ -64,7 +64,9 @@ def sanitize_run_id(run_id: str) -> str:
     return sanitized
 
 
-def compile_pipeline(pipeline: pipeline_py.Pipeline, run_id: str | None = None) -> pipeline_pb2.Pipeline:
+def compile_pipeline(
+    pipeline: pipeline_py.Pipeline, run_id: str | None = None
+) -> pipeline_pb2.Pipeline:
     """Pipeline IR; with ``run_id``, the ``pipeline-run-id`` parameter is substituted."""
     ir = compiler.Compiler().compile(pipeline)
     if run_id is not None:
@@ -117,9 +119,7 @@ def node_executions(
 ) -> list[NodeExecution]:
     """Executions of ``node_id`` in run ``run_id``, oldest first."""
     run_context = m.store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
-    node_context = m.store.get_context_by_type_and_name(
-        NODE_CONTEXT, f"{pipeline_name}.{node_id}"
-    )
+    node_context = m.store.get_context_by_type_and_name(NODE_CONTEXT, f"{pipeline_name}.{node_id}")
     if run_context is None or node_context is None:
         return []
     executions = execution_lib.get_executions_associated_with_all_contexts(
@@ -141,7 +141,9 @@ def successful_execution(
 def _require_upstream(
     m: metadata.Metadata, pipeline_name: str, run_id: str, upstream: Iterable[str], node_id: str
 ) -> None:
-    missing = [u for u in sorted(upstream) if successful_execution(m, pipeline_name, run_id, u) is None]
+    missing = [
+        u for u in sorted(upstream) if successful_execution(m, pipeline_name, run_id, u) is None
+    ]
     if missing:
         raise NodeRunError(
             f"cannot run {node_id} in run {run_id!r}: upstream node(s) {missing} have not "
@@ -190,8 +192,12 @@ def run_node(ir: pipeline_pb2.Pipeline, node_id: str) -> NodeExecution:
         # The launcher would skip it too, except for system nodes, which register a
         # new execution each time (a second Resolver output would give the Evaluator
         # two baselines).
-        logging.info("%s already succeeded in run %s (execution %d); not running it again",
-                     node_id, run_id, done[-1].execution.id)
+        logging.info(
+            "%s already succeeded in run %s (execution %d); not running it again",
+            node_id,
+            run_id,
+            done[-1].execution.id,
+        )
         return done[-1]
     if node.node_info.type.name not in SYSTEM_NODE_TYPES:
         _clear_stale_outputs(ir, node, previous)

@@ -12,7 +12,10 @@ artifacts into task outcomes:
 - Pusher: appends a registry record when a model was pushed; when the model was not
   blessed it says that nothing was pushed and why, and still succeeds (keeping the
   live model is the right outcome).
-Exit status: 0 on success, 1 with an ``ERROR:`` line on stderr otherwise.
+Exit status: 0 on success; 3 when a gate stopped the run (bad data: retrying the same
+task cannot help); 1 for any other error, with an ``ERROR:`` line on stderr. With
+``--not-pushed-exit-code N`` a Pusher that pushed nothing exits N instead of 0 (e.g.
+99, BashOperator's skip code, so that no model Asset event is emitted).
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from absl import logging
-from tfx import v1 as tfx
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto.orchestration import pipeline_pb2
 
+from notiflow import registry
 from notiflow.settings import Settings, get_settings
-from tfx_pipelines import gates, node_runner, registry
+from tfx_pipelines import gates, node_runner, tf_compat
 from tfx_pipelines.components.duckdb_example_gen import span_of
 from tfx_pipelines.engagement import pipeline as engagement_pipeline
 
@@ -40,6 +45,9 @@ from tfx_pipelines.engagement import pipeline as engagement_pipeline
 # itself for remote workers (tfx/utils/dependency_utils.py), seconds per component
 # for nothing. Production passes Dataflow arguments instead.
 LOCAL_BEAM_ARGS: tuple[str, ...] = ()
+
+EXIT_ERROR = 1
+EXIT_GATE = 3
 
 # The graph does not depend on the day; --print-graph compiles with this one.
 _GRAPH_END_DS = datetime.date(2000, 1, 1)
@@ -51,12 +59,19 @@ _PUSHER = "tfx.components.pusher.component.Pusher"
 
 @dataclasses.dataclass(frozen=True)
 class PipelineEntry:
-    build: Callable[[Settings, datetime.date], tfx.dsl.Pipeline]
+    # (settings, end_ds, metadata connection or None) -> pipeline
+    build: Callable[
+        [Settings, datetime.date, metadata_store_pb2.ConnectionConfig | None], tfx_pipeline.Pipeline
+    ]
     model_name: str
     graph_file: Path
 
 
-def _build_engagement(settings: Settings, end_ds: datetime.date) -> tfx.dsl.Pipeline:
+def _build_engagement(
+    settings: Settings,
+    end_ds: datetime.date,
+    metadata_config: metadata_store_pb2.ConnectionConfig | None,
+) -> tfx_pipeline.Pipeline:
     name = engagement_pipeline.PIPELINE_NAME
     return engagement_pipeline.create_pipeline(
         pipeline_name=name,
@@ -66,9 +81,7 @@ def _build_engagement(settings: Settings, end_ds: datetime.date) -> tfx.dsl.Pipe
         training_days=settings.training_days,
         serving_dir=str(settings.serving_dir),
         auc_floor=settings.auc_floor,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(settings.metadata_path)
-        ),
+        metadata_connection_config=metadata_config,
         beam_pipeline_args=LOCAL_BEAM_ARGS,
     )
 
@@ -85,9 +98,8 @@ PIPELINES: dict[str, PipelineEntry] = {
 def compiled_graph(pipeline_name: str, settings: Settings | None = None) -> list[dict[str, object]]:
     """The node graph of the compiled pipeline (what pipeline_graph.json must hold)."""
     entry = PIPELINES[pipeline_name]
-    pipeline = entry.build(settings or get_settings(), _GRAPH_END_DS)
-    # The graph must not create the metadata DB; only the structure is needed.
-    pipeline.metadata_connection_config = None
+    # No metadata connection: printing the graph must not create the metadata DB.
+    pipeline = entry.build(settings or get_settings(), _GRAPH_END_DS, None)
     return node_runner.pipeline_graph(node_runner.compile_pipeline(pipeline))
 
 
@@ -98,8 +110,15 @@ def graph_json(graph: list[dict[str, object]]) -> str:
 class _Run:
     """What gates need besides the node's own execution: the IR, the node, the run ids."""
 
-    def __init__(self, entry: PipelineEntry, settings: Settings, ir: pipeline_pb2.Pipeline,
-                 node: pipeline_pb2.PipelineNode, run_id: str, end_ds: datetime.date):
+    def __init__(
+        self,
+        entry: PipelineEntry,
+        settings: Settings,
+        ir: pipeline_pb2.Pipeline,
+        node: pipeline_pb2.PipelineNode,
+        run_id: str,
+        end_ds: datetime.date,
+    ):
         self.entry, self.settings, self.ir, self.node = entry, settings, ir, node
         self.run_id, self.end_ds = run_id, end_ds
         self.pipeline_name = ir.pipeline_info.id
@@ -109,7 +128,8 @@ class _Run:
     def done(self, node_id: str) -> node_runner.NodeExecution | None:
         with metadata.Metadata(self.config) as m:
             return node_runner.successful_execution(
-                m, self.pipeline_name, self.pipeline_run_id, node_id)
+                m, self.pipeline_name, self.pipeline_run_id, node_id
+            )
 
     def producer(self, input_key: str) -> str:
         """Id of the node whose output feeds this node's ``input_key``."""
@@ -140,6 +160,24 @@ def _check_end_ds(run: _Run) -> None:
         )
 
 
+def _check_upstream_gates(run: _Run) -> None:
+    """Refuses to run below an ExampleValidator whose data has anomalies.
+
+    Its failed gate already stops Airflow's downstream tasks; this also stops a
+    manual or cleared-task run of, say, Transform from training on that data.
+    """
+    for upstream in sorted(run.node.upstream_nodes):
+        node = node_runner.find_node(run.ir, upstream)
+        if node.node_info.type.name != _EXAMPLE_VALIDATOR:
+            continue
+        done = run.done(upstream)
+        if done is not None:
+            try:
+                gates.check_anomalies(done.outputs["anomalies"][0])
+            except gates.GateError as error:
+                raise gates.GateError(f"upstream {upstream} failed its gate: {error}") from None
+
+
 def _after_example_validator(run: _Run, result: node_runner.NodeExecution) -> None:
     gates.check_anomalies(result.outputs["anomalies"][0])
     print(f"ExampleValidator: no anomalies in run {run.run_id}")
@@ -149,7 +187,8 @@ def _after_evaluator(run: _Run, result: node_runner.NodeExecution) -> None:
     print(gates.evaluation_report(result.outputs["evaluation"][0], result.outputs["blessing"][0]))
 
 
-def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> None:
+def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> bool:
+    """Registers a pushed model; returns whether a model was pushed."""
     evaluator = run.done(run.producer("model_blessing"))
     if evaluator is None:
         raise node_runner.NodeRunError("Pusher ran but its Evaluator has no execution in this run")
@@ -161,7 +200,7 @@ def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> None:
             f"Pusher: NOTHING PUSHED in run {run.run_id}: the Evaluator did not bless the "
             "new model, so the live model stays.\n  why: " + "\n  why: ".join(why)
         )
-        return
+        return False
     record = gates.registry_record(
         model_name=run.entry.model_name,
         pushed=pushed,
@@ -170,61 +209,86 @@ def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> None:
         training_days=run.settings.training_days,
         run_id=run.run_id,
         pipeline_run_id=run.pipeline_run_id,
-        pushed_at=datetime.datetime.now(datetime.timezone.utc),
+        pushed_at=datetime.datetime.now(datetime.UTC),
     )
-    model_dir = Path(pushed["path"]).parent
-    appended = registry.append_record(model_dir, record)
+    appended = gates.register_push(run.settings, record)
     print(
         f"Pusher: pushed {run.entry.model_name} version {pushed['version']} to {pushed['path']} "
-        f"(AUC {record['auc']}); registry {registry.registry_path(model_dir)} "
+        f"(AUC {record['auc']}); registry "
+        f"{registry.registry_path(run.settings, run.entry.model_name)} "
         f"{'updated' if appended else 'already had this version'}"
     )
+    return True
 
 
-_GATES: dict[str, Callable[[_Run, node_runner.NodeExecution], None]] = {
+# Gates by node type; a gate returns whether a model was pushed (Pusher) or None.
+_GATES: dict[str, Callable[[_Run, node_runner.NodeExecution], bool | None]] = {
     _EXAMPLE_VALIDATOR: _after_example_validator,
     _EVALUATOR: _after_evaluator,
     _PUSHER: _after_pusher,
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class NodeOutcome:
+    execution: node_runner.NodeExecution
+    pushed: bool | None = None  # Pusher only: whether a new model version was pushed
+
+
 def run_component(
-    pipeline_name: str, node_id: str, run_id: str, end_ds: datetime.date,
+    pipeline_name: str,
+    node_id: str,
+    run_id: str,
+    end_ds: datetime.date,
     settings: Settings | None = None,
-) -> node_runner.NodeExecution:
+) -> NodeOutcome:
     """Runs ``node_id`` of the pipeline in run ``run_id`` and applies its gate."""
     if pipeline_name not in PIPELINES:
         raise node_runner.NodeRunError(
-            f"unknown pipeline {pipeline_name!r}; known: {sorted(PIPELINES)}")
+            f"unknown pipeline {pipeline_name!r}; known: {sorted(PIPELINES)}"
+        )
     entry = PIPELINES[pipeline_name]
     settings = settings or get_settings()
     pipeline_run_id = node_runner.sanitize_run_id(run_id)
-    ir = node_runner.compile_pipeline(entry.build(settings, end_ds), pipeline_run_id)
+    metadata_config = metadata.sqlite_metadata_connection_config(str(settings.metadata_path))
+    ir = node_runner.compile_pipeline(
+        entry.build(settings, end_ds, metadata_config), pipeline_run_id
+    )
     node = node_runner.find_node(ir, node_id)
     run = _Run(entry, settings, ir, node, run_id, end_ds)
     _check_end_ds(run)
+    _check_upstream_gates(run)
     print(f"{node_id}: running in pipeline {ir.pipeline_info.id}, run {pipeline_run_id}")
     result = node_runner.run_node(ir, node_id)
     print(f"{node_id}: execution {result.execution.id} complete")
     gate = _GATES.get(node.node_info.type.name)
-    if gate is not None:
-        gate(run, result)
-    return result
+    return NodeOutcome(result, gate(run, result) if gate is not None else None)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tfx_pipelines.run_component",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfx_pipelines.run_component", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--pipeline", default="engagement", choices=sorted(PIPELINES))
     parser.add_argument("--node", help="node id, e.g. Transform (see --print-graph)")
     parser.add_argument("--run-id", help="orchestrator run id, shared by all nodes of a run")
     parser.add_argument("--end-ds", type=_date, help="evaluation day YYYY-MM-DD")
-    parser.add_argument("--print-graph", action="store_true",
-                        help="print the compiled node graph as JSON and exit")
+    parser.add_argument(
+        "--print-graph", action="store_true", help="print the compiled node graph as JSON and exit"
+    )
+    parser.add_argument(
+        "--not-pushed-exit-code",
+        type=int,
+        default=0,
+        help="exit status of a Pusher that pushed nothing (default 0: success)",
+    )
     args = parser.parse_args(argv)
     if not args.print_graph:
-        missing = [f"--{k.replace('_', '-')}" for k in ("node", "run_id", "end_ds")
-                   if getattr(args, k) is None]
+        missing = [
+            f"--{k.replace('_', '-')}"
+            for k in ("node", "run_id", "end_ds")
+            if getattr(args, k) is None
+        ]
         if missing:
             parser.error(f"missing {', '.join(missing)} (or use --print-graph)")
     return args
@@ -243,14 +307,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(graph_json(compiled_graph(args.pipeline)))
         return 0
     logging.set_verbosity(logging.INFO)
+    tf_compat.skip_autograph_for_tf_keras()
     try:
-        run_component(args.pipeline, args.node, args.run_id, args.end_ds)
+        outcome = run_component(args.pipeline, args.node, args.run_id, args.end_ds)
     except Exception as error:  # noqa: BLE001 - every failure must become a clear exit
         logging.exception("%s failed", args.node)
-        print(f"ERROR: {args.pipeline}/{args.node} in run {args.run_id!r} failed: "
-              f"{type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    return 0
+        print(
+            f"ERROR: {args.pipeline}/{args.node} in run {args.run_id!r} failed: "
+            f"{type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return EXIT_GATE if isinstance(error, gates.GateError) else EXIT_ERROR
+    return args.not_pushed_exit_code if outcome.pushed is False else 0
 
 
 if __name__ == "__main__":

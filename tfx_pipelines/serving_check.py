@@ -20,15 +20,17 @@ from typing import Any
 import duckdb
 import tensorflow as tf
 
+from notiflow import registry
 from notiflow.settings import Settings, get_settings
-from tfx_pipelines import registry
 from tfx_pipelines.components.duckdb_example_gen.executor import RowConverter
 from tfx_pipelines.engagement import features
 from tfx_pipelines.engagement.model import SERVING_SIGNATURE
-from tfx_pipelines.engagement.pipeline import SOURCE_TABLE, serving_model_dir
+from tfx_pipelines.engagement.pipeline import MODEL_NAME, SOURCE_TABLE, serving_model_dir
 
 
-def read_serialized_examples(warehouse_path: Path, limit: int, table: str = SOURCE_TABLE) -> list[bytes]:
+def read_serialized_examples(
+    warehouse_path: Path, limit: int, table: str = SOURCE_TABLE
+) -> list[bytes]:
     """``limit`` rows of the model's raw features as serialized tf.Examples."""
     columns = ", ".join(features.FEATURE_KEYS)
     # Newest rows first: the day the live model will be scoring next looks like these.
@@ -43,19 +45,34 @@ def read_serialized_examples(warehouse_path: Path, limit: int, table: str = SOUR
     return [converter.to_example(row).SerializeToString() for row in rows]
 
 
+def latest_version_dir(model_dir: Path) -> Path:
+    """The newest pushed version (numeric directory name) holding a SavedModel."""
+    versions = [
+        p
+        for p in (model_dir.iterdir() if model_dir.is_dir() else [])
+        if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists()
+    ]
+    if not versions:
+        raise FileNotFoundError(f"no pushed model (<version>/saved_model.pb) under {model_dir}")
+    return max(versions, key=lambda p: int(p.name))
+
+
 def check(settings: Settings, limit: int) -> dict[str, Any]:
     model_dir = Path(serving_model_dir(settings.serving_dir))
-    version_dir = registry.latest_version_dir(model_dir)
+    version_dir = latest_version_dir(model_dir)
     serialized = read_serialized_examples(settings.warehouse_path, limit)
     if not serialized:
         raise ValueError(f"{SOURCE_TABLE} in {settings.warehouse_path} has no rows to score")
     model = tf.saved_model.load(str(version_dir))
     if SERVING_SIGNATURE not in model.signatures:
-        raise ValueError(f"{version_dir} has no {SERVING_SIGNATURE!r} signature: "
-                         f"{sorted(model.signatures)}")
+        raise ValueError(
+            f"{version_dir} has no {SERVING_SIGNATURE!r} signature: {sorted(model.signatures)}"
+        )
     outputs = model.signatures[SERVING_SIGNATURE](examples=tf.constant(serialized))
     predictions = outputs[features.PREDICTION_KEY].numpy().reshape(-1).tolist()
-    records = [r for r in registry.read_records(model_dir) if r.get("version") == version_dir.name]
+    records = [
+        r for r in registry.records(settings, MODEL_NAME) if r.get("version") == version_dir.name
+    ]
     return {
         "version": version_dir.name,
         "path": str(version_dir),
@@ -66,8 +83,9 @@ def check(settings: Settings, limit: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfx_pipelines.serving_check",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfx_pipelines.serving_check", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--limit", type=int, default=20, help="rows to score (default 20)")
     args = parser.parse_args(argv)
     if args.limit < 1:

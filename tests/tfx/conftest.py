@@ -1,150 +1,21 @@
-"""Fixtures of the TFX tests: an isolated NOTIFLOW_HOME and a synthetic DuckDB mart.
-
-The synthetic ``marts.ml_engagement_examples`` follows the input contract of the
-TFX layer; its label depends on channel, send hour and open rates, so a model that
-learns anything reaches AUC well above 0.6.
-"""
+"""Fixtures of the TFX tests (run with the TFX environment: .venvs/tfx)."""
 
 from __future__ import annotations
 
-import datetime
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-# TFX 1.16 needs tf.keras to be tf-keras; TensorFlow reads this at import time.
+# TFX 1.16 needs tf.keras to be tf-keras; TensorFlow reads this once, at import, so
+# it is set before any test module imports TensorFlow.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-END_DS = datetime.date(2026, 1, 9)
-TABLE = "marts.ml_engagement_examples"
-
-CHANNELS = ("push", "email", "in_app")
-PLATFORMS = ("ios", "android", "web")
-COUNTRIES = ("US", "GB", "DE", "FR", "BR", "IN", "JP", "CA")
-TOPICS = (
-    "recipes", "travel", "fashion", "diy", "fitness", "home", "art",
-    "beauty", "tech", "garden", "pets", "quotes",
-)
-
-DDL = f"""
-create schema if not exists marts;
-create table if not exists {TABLE} (
-    notification_id varchar, user_id varchar, ds date, sent_at timestamp, propensity double,
-    channel varchar, platform varchar, country varchar, pin_topic varchar,
-    local_send_hour bigint, day_of_week bigint, user_tenure_days bigint,
-    user_sends_7d bigint, user_opens_7d bigint, user_sends_28d bigint,
-    user_opens_28d bigint, channel_sends_7d bigint,
-    user_open_rate_28d double, channel_open_rate_28d double, topic_open_rate_28d double,
-    days_since_last_open double,
-    opened_24h bigint, clicked_24h bigint
-)
-"""
-
-
-def synthetic_examples(days: list[datetime.date], rows_per_day: int, seed: int = 0) -> pd.DataFrame:
-    """Rows of the mart for ``days``; P(open) rises with push, evening hours, open rates."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for day in days:
-        n = rows_per_day
-        channel = rng.choice(CHANNELS, n, p=[0.5, 0.3, 0.2])
-        hour = rng.integers(0, 24, n)
-        sends_28d = rng.integers(1, 60, n)
-        user_rate = rng.beta(2, 5, n)
-        opens_28d = np.minimum(sends_28d, np.round(sends_28d * user_rate)).astype(np.int64)
-        channel_rate = np.select(
-            [channel == "push", channel == "email"], [0.3, 0.12], 0.2
-        ) + rng.normal(0, 0.01, n)
-        topic = rng.choice(TOPICS, n)
-        topic_rate = rng.uniform(0.05, 0.35, n)
-        days_since = np.minimum(rng.exponential(6, n), 29.0).round(1)
-        logit = (
-            -1.6
-            + np.select([channel == "push", channel == "email"], [0.9, -0.6], 0.0)
-            + 0.9 * np.isin(hour, list(range(18, 23)))
-            - 0.7 * np.isin(hour, list(range(0, 7)))
-            + 4.0 * (user_rate - 0.28)
-            + 2.0 * (topic_rate - 0.2)
-            - 0.05 * days_since
-        )
-        opened = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-        ids = [f"{day:%Y%m%d}-{i:05d}" for i in range(n)]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "notification_id": ids,
-                    "user_id": [f"u{u}" for u in rng.integers(0, 500, n)],
-                    "ds": pd.Timestamp(day).date(),
-                    "sent_at": [
-                        datetime.datetime.combine(day, datetime.time(int(h))) for h in hour
-                    ],
-                    "propensity": rng.uniform(0.1, 0.9, n),
-                    "channel": channel,
-                    "platform": rng.choice(PLATFORMS, n),
-                    "country": rng.choice(COUNTRIES, n),
-                    "pin_topic": topic,
-                    "local_send_hour": hour.astype(np.int64),
-                    "day_of_week": np.full(n, day.weekday(), dtype=np.int64),
-                    "user_tenure_days": rng.integers(1, 900, n),
-                    "user_sends_7d": np.minimum(sends_28d, rng.integers(0, 15, n)),
-                    "user_opens_7d": rng.integers(0, 4, n),
-                    "user_sends_28d": sends_28d,
-                    "user_opens_28d": opens_28d,
-                    "channel_sends_7d": rng.integers(0, 10, n),
-                    "user_open_rate_28d": user_rate,
-                    "channel_open_rate_28d": channel_rate,
-                    "topic_open_rate_28d": topic_rate,
-                    "days_since_last_open": days_since,
-                    "opened_24h": opened,
-                    "clicked_24h": opened * (rng.uniform(size=n) < 0.3),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def write_warehouse(path: Path, frame: pd.DataFrame) -> None:
-    """Creates (or appends to) the mart in the DuckDB file at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(DDL)
-        con.register("new_rows", frame)
-        con.execute(f"insert into {TABLE} by name select * from new_rows")
-    finally:
-        con.close()
-
-
-def days_before(end_ds: datetime.date, count: int) -> list[datetime.date]:
-    """``count`` days ending the day before ``end_ds``."""
-    return [end_ds - datetime.timedelta(days=d) for d in range(count, 0, -1)]
-
-
-@pytest.fixture
-def notiflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """NOTIFLOW_HOME in a temp dir, for this process and its subprocesses."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("NOTIFLOW_HOME", str(home))
-    yield home
-
-
-@pytest.fixture
-def settings(notiflow_home: Path):
-    from notiflow.settings import get_settings
-
-    return get_settings()
+from synthetic_mart import END_DS, days_before, synthetic_examples, write_warehouse  # noqa: E402
 
 
 @pytest.fixture
 def tiny_warehouse(tmp_path: Path) -> Path:
-    """A DuckDB file with 3 train days and the eval day END_DS, 40 rows a day."""
+    """A DuckDB file with 3 training days and the evaluation day END_DS, 40 rows a day."""
     path = tmp_path / "tiny.duckdb"
     write_warehouse(path, synthetic_examples(days_before(END_DS, 3) + [END_DS], 40, seed=1))
     return path

@@ -39,8 +39,6 @@ FEATURE_KEYS: tuple[str, ...] = CATEGORICAL_FEATURE_KEYS + NUMERIC_FEATURE_KEYS
 
 LABEL_KEY = "opened_24h"
 
-# Carried through ExampleGen for statistics and debugging, never fed to the model.
-PASSTHROUGH_KEYS: tuple[str, ...] = ("ds",)
 
 # Slices of the evaluation, besides the overall slice.
 SLICE_KEYS: tuple[str, ...] = ("channel", "platform")
@@ -73,5 +71,10 @@ def transformed_label_key() -> str:
 
 
 def example_columns() -> tuple[str, ...]:
-    """Columns ExampleGen selects from the warehouse, in a stable order."""
-    return PASSTHROUGH_KEYS + FEATURE_KEYS + (LABEL_KEY,)
+    """Columns ExampleGen selects from the warehouse, in a stable order.
+
+    Keys such as ``ds`` or ``notification_id`` are left out on purpose: the schema is
+    inferred from the training days, so the evaluation day's new ``ds`` value would be
+    an anomaly in every run.
+    """
+    return FEATURE_KEYS + (LABEL_KEY,)

@@ -16,9 +16,10 @@ import tensorflow_transform as tft
 # tf-keras (Keras 2) explicitly: TFX 1.16, TFT and TFMA load SavedModels through it.
 import tf_keras
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
+from tfx_pipelines import tf_compat
 from tfx_pipelines.engagement import constants, features
 
 SERVING_SIGNATURE = "serving_default"
@@ -27,7 +28,7 @@ TRANSFORM_SIGNATURE = "transform_features"
 
 def _input_fn(
     file_pattern: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
     batch_size: int,
 ) -> tf.data.Dataset:
@@ -117,8 +118,10 @@ def make_serving_signatures(
     }
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Trains the model on the transformed train split and exports it for serving."""
+    # Also here, not only in run_component: other runners (Vertex) call run_fn directly.
+    tf_compat.skip_autograph_for_tf_keras()
     tf_keras.utils.set_random_seed(constants.RANDOM_SEED)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_steps = fn_args.train_steps or constants.TRAIN_STEPS

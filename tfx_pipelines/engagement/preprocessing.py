@@ -41,5 +41,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # Clipped so an out-of-range hour at serving time cannot index past the one-hot.
         value = tf.cast(_dense(inputs[key], 0), tf.int64)
         outputs[features.bucket_name(key)] = tf.clip_by_value(value, 0, size - 1)
-    outputs[features.transformed_label_key()] = tf.cast(_dense(inputs[features.LABEL_KEY], 0), tf.int64)
+    outputs[features.transformed_label_key()] = tf.cast(
+        _dense(inputs[features.LABEL_KEY], 0), tf.int64
+    )
     return outputs

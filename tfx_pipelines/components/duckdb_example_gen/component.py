@@ -35,14 +35,14 @@ def time_split_queries(
     if training_days < 1:
         raise ValueError(f"training_days must be >= 1, got {training_days}")
     windows = {
-        TRAIN_SPLIT: (end_ds - datetime.timedelta(days=training_days),
-                      end_ds - datetime.timedelta(days=1)),
+        TRAIN_SPLIT: (
+            end_ds - datetime.timedelta(days=training_days),
+            end_ds - datetime.timedelta(days=1),
+        ),
         EVAL_SPLIT: (end_ds, end_ds),
     }
     # Dates become strings: BigQueryExampleGen only converts INTEGER/FLOAT/STRING/BOOLEAN.
-    select = ",\n  ".join(
-        f"cast({c} as string) as {c}" if c == ds_column else c for c in columns
-    )
+    select = ",\n  ".join(f"cast({c} as string) as {c}" if c == ds_column else c for c in columns)
     queries = {}
     for split, (first, last) in windows.items():
         # The leading comment is what an empty-split error reports.
@@ -86,9 +86,7 @@ def duckdb_example_gen(
     range_config = None
     if span is not None:
         range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(
-                start_span_number=span, end_span_number=span
-            )
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         )
     return QueryBasedExampleGen(
         input_config=input_config,
