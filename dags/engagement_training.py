@@ -15,7 +15,6 @@ blessed one, and the Pusher pushes only a blessed model.
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Asset, Param, dag, task
 
 from notiflow.orchestration import (
@@ -29,6 +28,7 @@ from notiflow.orchestration import (
     task_environment,
     tfx_component_command,
 )
+from notiflow.operators import TFX_NOT_PUSHED_EXIT_CODE, TfxComponentOperator
 from notiflow.settings import get_settings
 
 PIPELINE = "engagement"
@@ -77,7 +77,7 @@ def engagement_training():
     tasks = {}
     for node in load_pipeline_graph(PIPELINE):
         node_id = node["id"]
-        tasks[node_id] = BashOperator(
+        tasks[node_id] = TfxComponentOperator(
             task_id=node_id,
             bash_command=tfx_component_command(
                 settings,
@@ -85,6 +85,8 @@ def engagement_training():
                 node_id,
                 run_id="{{ run_id }}",
                 end_ds='{{ ti.xcom_pull(task_ids="training_window") }}',
+                # a Pusher that pushed nothing is skipped: no engagement_model Asset event
+                not_pushed_exit_code=TFX_NOT_PUSHED_EXIT_CODE if node_id == "Pusher" else None,
             ),
             env=task_environment(settings),
             append_env=True,

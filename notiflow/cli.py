@@ -128,7 +128,8 @@ def summary(settings: Settings) -> str:
     if model:
         lines.append(
             f"Engagement model: version {model['version']} (AUC {model['auc']:.3f} on "
-            f"{model.get('eval_ds', '?')}) at {model['path']}"
+            f"{model['eval_window']['end']}, trained on {model['train_window']['start']}.."
+            f"{model['train_window']['end']}) at {model['path']}"
         )
     else:
         lines.append(f"Engagement model: none pushed under {settings.serving_dir / 'engagement'}")

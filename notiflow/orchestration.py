@@ -92,10 +92,15 @@ def reads_warehouse(node_id: str) -> bool:
 
 
 def tfx_component_command(
-    settings: Settings, pipeline: str, node_id: str, run_id: str, end_ds: str
+    settings: Settings,
+    pipeline: str,
+    node_id: str,
+    run_id: str,
+    end_ds: str,
+    not_pushed_exit_code: int | None = None,
 ) -> str:
     """Shell command running one TFX node in the TFX environment."""
-    argv: Sequence[str] = [
+    argv: list[str] = [
         str(settings.tfx_python),
         "-m",
         "tfx_pipelines.run_component",
@@ -108,6 +113,8 @@ def tfx_component_command(
         "--end-ds",
         end_ds,
     ]
+    if not_pushed_exit_code is not None:
+        argv = [*argv, "--not-pushed-exit-code", str(not_pushed_exit_code)]
     return shlex.join(argv)
 
 

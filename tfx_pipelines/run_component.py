@@ -249,6 +249,14 @@ def run_component(
         )
     entry = PIPELINES[pipeline_name]
     settings = settings or get_settings()
+    if settings.warehouse_target != "duckdb":
+        # create_pipeline supports BigQueryExampleGen; the BigQuery table of the mart
+        # and the Dataflow arguments are not settings yet.
+        raise node_runner.NodeRunError(
+            f"warehouse_target={settings.warehouse_target!r}: only 'duckdb' is wired to this "
+            "runner; a production runner calls create_pipeline(warehouse_target='bigquery', "
+            "source_table=...)"
+        )
     pipeline_run_id = node_runner.sanitize_run_id(run_id)
     metadata_config = metadata.sqlite_metadata_connection_config(str(settings.metadata_path))
     ir = node_runner.compile_pipeline(

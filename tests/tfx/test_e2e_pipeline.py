@@ -210,6 +210,23 @@ def test_second_run_against_baseline_pushes_nothing(first_run: dict) -> None:
     assert "[overall] auc = " in evaluator and "fails threshold >= 0.99" in evaluator
     pusher = outputs[engagement.PUSHER].stdout
     assert "NOTHING PUSHED" in pusher and "fails threshold >= 0.99" in pusher
+    # Opt-in exit status for "nothing pushed" (e.g. 99 = BashOperator skip); a retry of
+    # the finished Pusher reaches the same verdict from MLMD.
+    retry = home.run(
+        "Pusher retry",
+        "tfx_pipelines.run_component",
+        "--node",
+        engagement.PUSHER,
+        "--run-id",
+        SECOND_RUN,
+        "--end-ds",
+        END_DS.isoformat(),
+        "--not-pushed-exit-code",
+        "99",
+    )
+    assert retry.returncode == 99, retry.stderr[-3000:]
+    assert "NOTHING PUSHED" in retry.stdout
+    assert len(home.executions(SECOND_RUN)[engagement.PUSHER]) == 1
     assert len(first.versions()) == 1
     assert len(registry.records(first.settings, "engagement")) == 1
 

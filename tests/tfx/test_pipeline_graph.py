@@ -84,3 +84,34 @@ def test_example_gen_reads_the_configured_window(tmp_path) -> None:
     assert "ds in [2026-03-15, 2026-03-15]" in input_config
     pusher = node_runner.find_node(ir, engagement.PUSHER)
     assert str(tmp_path / "serving" / "engagement") in str(pusher.parameters)
+
+
+def test_bigquery_example_gen_drops_in_with_the_same_queries_and_graph(tmp_path) -> None:
+    def build(target: str):
+        return engagement.create_pipeline(
+            pipeline_name="engagement",
+            pipeline_root=str(tmp_path / "root"),
+            warehouse_path=str(tmp_path / "w.duckdb"),
+            end_ds=datetime.date(2026, 3, 15),
+            training_days=14,
+            serving_dir=str(tmp_path / "serving"),
+            auc_floor=0.6,
+            metadata_connection_config=None,
+            source_table="proj.notiflow.ml_engagement_examples",
+            warehouse_target=target,
+        )
+
+    duck, bq = (node_runner.compile_pipeline(build(t)) for t in ("duckdb", "bigquery"))
+    assert node_runner.pipeline_graph(bq) == node_runner.pipeline_graph(duck)
+    nodes = {
+        t: node_runner.find_node(ir, engagement.EXAMPLE_GEN)
+        for t, ir in (("duckdb", duck), ("bigquery", bq))
+    }
+    assert nodes["bigquery"].node_info.type.name.endswith("BigQueryExampleGen")
+    config = {
+        t: n.parameters.parameters["input_config"].field_value.string_value
+        for t, n in nodes.items()
+    }
+    assert config["bigquery"] == config["duckdb"]
+    with pytest.raises(ValueError, match="warehouse_target"):
+        build("postgres")

@@ -58,6 +58,14 @@ def test_node_refuses_to_run_before_its_upstream(
     assert "have not succeeded in this run" in err
 
 
+def test_unwired_warehouse_target_is_a_clear_error(
+    settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NOTIFLOW_WAREHOUSE_TARGET", "bigquery")
+    assert run_component.main(["--node", "ExampleGen", *RUN_ARGS]) == run_component.EXIT_ERROR
+    assert "warehouse_target='bigquery'" in capsys.readouterr().err
+
+
 def _anomalies_artifact(tmp_path: Path, per_split: dict[str, anomalies_pb2.Anomalies]):
     artifact = standard_artifacts.ExampleAnomalies()
     artifact.uri = str(tmp_path / "anomalies")

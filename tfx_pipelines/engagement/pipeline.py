@@ -129,19 +129,35 @@ def create_pipeline(
     train_steps: int = constants.TRAIN_STEPS,
     eval_steps: int = constants.EVAL_STEPS,
     source_table: str = SOURCE_TABLE,
+    warehouse_target: str = "duckdb",
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
     Trainer -> latest blessed model Resolver -> Evaluator -> Pusher.
 
     ``end_ds`` is the evaluation day; training uses the ``training_days`` days before.
+    ``warehouse_target="bigquery"`` reads ``source_table`` (``project.dataset.table``)
+    with BigQueryExampleGen and the same split queries; ``warehouse_path`` is then unused
+    and ``beam_pipeline_args`` must name the GCP project.
     """
-    example_gen = duckdb_example_gen(
-        database=str(warehouse_path),
-        input_config=time_split_input_config(
-            source_table, features.example_columns(), end_ds, training_days
-        ),
-        span=span_of(end_ds),
-    ).with_id(EXAMPLE_GEN)
+    input_config = time_split_input_config(
+        source_table, features.example_columns(), end_ds, training_days
+    )
+    if warehouse_target == "duckdb":
+        example_gen = duckdb_example_gen(
+            database=str(warehouse_path), input_config=input_config, span=span_of(end_ds)
+        )
+    elif warehouse_target == "bigquery":
+        # Imported here: it pulls in the Google Cloud client libraries.
+        from tfx.extensions.google_cloud_big_query.example_gen.component import (
+            BigQueryExampleGen,
+        )
+
+        example_gen = BigQueryExampleGen(input_config=input_config)
+    else:
+        raise ValueError(
+            f"warehouse_target must be 'duckdb' or 'bigquery', not {warehouse_target!r}"
+        )
+    example_gen = example_gen.with_id(EXAMPLE_GEN)
 
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
 
