@@ -17,6 +17,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from notiflow.operators import TFX_NOT_PUSHED_EXIT_CODE, TfxComponentOperator
 from notiflow.orchestration import (
     DEFAULT_ARGS,
     ENGAGEMENT_EXAMPLES_ASSET_NAME,
@@ -28,7 +29,6 @@ from notiflow.orchestration import (
     task_environment,
     tfx_component_command,
 )
-from notiflow.operators import TFX_NOT_PUSHED_EXIT_CODE, TfxComponentOperator
 from notiflow.settings import get_settings
 
 PIPELINE = "engagement"
