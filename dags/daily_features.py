@@ -31,6 +31,9 @@ from notiflow.orchestration import (
     run_quality_gate,
     task_environment,
 )
+from notiflow.orchestration import (
+    simulate_day as land_simulated_day,
+)
 from notiflow.settings import get_settings
 
 settings = get_settings()
@@ -68,18 +71,9 @@ engagement_examples = Asset(
 def daily_features():
     @task(pool=WAREHOUSE_POOL)
     def simulate_day(ds: str | None = None, params: dict | None = None) -> dict[str, int]:
-        import datetime as dt
-
-        from notiflow import simulator
-
-        day = dt.date.fromisoformat(ds)
         params = params or {}
-        return simulator.simulate(
-            settings,
-            day,
-            1,
-            fault=params.get("inject_fault"),
-            severity=params.get("fault_severity", 0.2),
+        return land_simulated_day(
+            settings, ds, params.get("inject_fault"), params.get("fault_severity", 0.2)
         )
 
     dbt_build = DbtTaskGroup(

@@ -64,14 +64,11 @@ def engagement_training():
         from notiflow import warehouse
         from notiflow.orchestration import training_end_ds
 
-        requested = (params or {}).get("end_ds")
-        latest = None
-        if not requested and not triggering_asset_events:
-            with warehouse.connect(settings, read_only=True) as con:
-                latest = con.execute(
-                    "select cast(max(ds) as varchar) from marts.ml_engagement_examples"
-                ).fetchone()[0]
-        return training_end_ds(triggering_asset_events, requested, latest)
+        with warehouse.connect(settings, read_only=True) as con:
+            latest = con.execute(
+                "select cast(max(ds) as varchar) from marts.ml_engagement_examples"
+            ).fetchone()[0]
+        return training_end_ds(triggering_asset_events, (params or {}).get("end_ds"), latest)
 
     window = training_window()
     tasks = {}

@@ -244,7 +244,9 @@ class ApiClient:
         return run["dag_run_id"]
 
     def dag_runs(self, dag_id: str) -> list[dict]:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-start_date&limit=50")["dag_runs"]
+        """The latest 100 runs, oldest first (by creation: queued runs have no start date yet)."""
+        newest_first = self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-id&limit=100")
+        return newest_first["dag_runs"][::-1]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         from urllib.parse import quote
@@ -253,14 +255,24 @@ class ApiClient:
         return self.get(path)["task_instances"]
 
     def wait_for_run(
-        self, dag_id: str, *, run_id: str | None = None, timeout_s: float = 900.0
+        self,
+        dag_id: str,
+        *,
+        run_id: str | None = None,
+        ignore: Iterable[str] = (),
+        timeout_s: float = 900.0,
     ) -> dict:
-        """Wait for a run (the given one, or the first one to appear) to finish."""
+        """Wait for a run to finish: the given one, or else a new one (not in ``ignore``)."""
+        ignore = set(ignore)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            runs = [r for r in self.dag_runs(dag_id) if run_id is None or r["dag_run_id"] == run_id]
-            if runs and runs[0]["state"] in TERMINAL_STATES:
-                return runs[0]
+            runs = [
+                r
+                for r in self.dag_runs(dag_id)
+                if (r["dag_run_id"] == run_id if run_id else r["dag_run_id"] not in ignore)
+            ]
+            if runs and runs[-1]["state"] in TERMINAL_STATES:
+                return runs[-1]
             time.sleep(3)
         raise AirflowError(
             f"{dag_id} run {run_id or '(any)'} did not finish within {timeout_s:.0f}s"

@@ -43,6 +43,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             fault=args.inject,
             fault_day=args.inject_day,
             severity=args.severity,
+            new_world=args.new_world,
             progress=lambda day, n: (bar.set_postfix(day=str(day), sends=n), bar.update()),
         )
     print(json.dumps({"warehouse": str(settings.warehouse_path), "rows_written": written}))
@@ -97,15 +98,17 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)
     api.wait_for_dags([DAILY_DAG, TRAINING_DAG])
+    # an earlier demo's runs in the same NOTIFLOW_HOME are not this demo's
+    seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in (DAILY_DAG, TRAINING_DAG)}
     api.unpause(TRAINING_DAG)
     api.unpause(DAILY_DAG)  # the scheduler creates the run that lands yesterday
     print(f"==> waiting for {DAILY_DAG} (lands {today - dt.timedelta(days=1)})", flush=True)
-    daily = api.wait_for_run(DAILY_DAG, timeout_s=args.timeout)
+    daily = api.wait_for_run(DAILY_DAG, ignore=seen[DAILY_DAG], timeout_s=args.timeout)
     print(f"    {DAILY_DAG}: {daily['state']}", flush=True)
     training = {"state": "not run"}
     if daily["state"] == "success":
         print(f"==> waiting for {TRAINING_DAG}", flush=True)
-        training = api.wait_for_run(TRAINING_DAG, timeout_s=args.timeout)
+        training = api.wait_for_run(TRAINING_DAG, ignore=seen[TRAINING_DAG], timeout_s=args.timeout)
         print(f"    {TRAINING_DAG}: {training['state']}", flush=True)
     print(summary(settings))
     return 0 if daily["state"] == "success" and training["state"] == "success" else 1
@@ -169,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--inject-day", type=_date, help="day of the fault (default: every day)")
     simulate.add_argument("--severity", type=float, default=0.2, help="share of rows hit")
+    simulate.add_argument(
+        "--new-world",
+        action="store_true",
+        help="allow replacing the warehouse's world (other seed or sizes, or an earlier start)",
+    )
     simulate.add_argument("--json", action="store_true", help="report: print the figures as JSON")
     simulate.add_argument("--out", type=Path, help="report: where to write the HTML page")
     simulate.set_defaults(func=cmd_simulate, parser=simulate)

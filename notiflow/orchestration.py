@@ -128,7 +128,7 @@ def training_end_ds(
     An explicit request wins. Otherwise it is the newest day whose labels are
     mature: an open within 24 h of a send on day D may be logged on day D+1, so
     day D's labels are complete only once D+1 has landed. The newest landed day
-    comes from the asset events that triggered the run, else from the mart.
+    is the newer of the asset events that triggered the run and the mart's newest day.
     """
     if requested_end_ds:
         return requested_end_ds
@@ -138,13 +138,31 @@ def training_end_ds(
         for event in events
         if (event.extra or {}).get("ds")
     ]
-    newest = max(days) if days else latest_ds_in_mart
+    # A re-landed older day must not pull the window back behind models already trained.
+    newest = max([*days, *([latest_ds_in_mart] if latest_ds_in_mart else [])], default=None)
     if newest:
         return (dt.date.fromisoformat(newest) - dt.timedelta(days=LABEL_MATURITY_DAYS)).isoformat()
     raise ValueError(
         "no training window: the run was not triggered by an ml_engagement_examples update, "
         "no end_ds was given, and the mart is empty"
     )
+
+
+def simulate_day(settings: Settings, ds: str, fault: str | None, severity: float) -> dict[str, int]:
+    """Land day ``ds`` from the simulator inside a task. A load that breaks the raw or plan
+    contract fails at once: retrying would load the same rows."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from notiflow import simulator
+    from notiflow.simulator.plan import PlanContractError
+    from notiflow.warehouse import SchemaContractError
+
+    try:
+        return simulator.simulate(
+            settings, dt.date.fromisoformat(ds), 1, fault=fault, severity=severity
+        )
+    except (SchemaContractError, PlanContractError) as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def run_quality_gate(settings: Settings, suite: str, ds: str) -> list[dict[str, Any]]:

@@ -65,11 +65,14 @@ def simulate(
     fault_day: dt.date | None = None,
     severity: float = 0.2,
     progress: Callable[[dt.date, int], None] | None = None,
+    new_world: bool = False,
 ) -> dict[str, int]:
     """Simulate ``days`` days from ``start`` into the warehouse; returns rows written per table.
 
     ``fault`` is injected on ``fault_day`` (default: every requested day), hitting a
     ``severity`` share of rows. ``progress(day, sends)`` is called after each day.
+    A different world (seed, sizes, shares) or a start before the world's first day
+    replaces the whole raw layer and truth store, so it needs ``new_world=True``.
     """
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
@@ -84,7 +87,7 @@ def simulate(
 
     written: Counter[str] = Counter()
     with warehouse.connect(settings) as con, TruthStore.open(settings) as store:
-        world, first = _resume(store, con, config, start)
+        world, first = _resume(store, con, config, start, new_world=new_world)
         warehouse.replace_tables(con, {"users": world.users_frame()})
         written["users"] = world.n_users
         catalog = Catalog.as_of(config, world.first_day, first)
@@ -120,7 +123,12 @@ def simulate(
 
 
 def _resume(
-    store: TruthStore, con: duckdb.DuckDBPyConnection, config: WorldConfig, start: dt.date
+    store: TruthStore,
+    con: duckdb.DuckDBPyConnection,
+    config: WorldConfig,
+    start: dt.date,
+    *,
+    new_world: bool,
 ) -> tuple[World, dt.date]:
     """The world to continue and the first day to simulate (earlier than ``start`` after a gap)."""
     known = store.world()
@@ -133,6 +141,13 @@ def _resume(
                 "simulating the missing days %s..%s first", resume, start - dt.timedelta(days=1)
             )
         return world, min(start, resume)
+    if known is not None and not new_world:
+        reason = "its first day is later" if known[0] == config else f"it is {known[0]}"
+        raise ValueError(
+            f"the warehouse holds another world ({reason}, first day {known[1]}); simulating "
+            f"{config} from {start} would replace the whole raw layer and truth store. "
+            "Pass new_world=True (CLI: --new-world) to do that."
+        )
     if known is not None:
         log.warning(
             "starting a new world on %s (%s); the previous one (%s, first day %s) is removed "

@@ -42,7 +42,13 @@ def env(tmp_path_factory):
     try:
         api = airflow_local.ApiClient(settings)
         api.wait_for_dags([DAILY, TRAINING])
-        yield settings, api, today
+        api.unpause(TRAINING)
+        api.unpause(DAILY)  # catchup=False: the scheduler creates the run landing yesterday
+        daily = api.wait_for_run(DAILY, timeout_s=900)
+        training = (
+            api.wait_for_run(TRAINING, timeout_s=1500) if daily["state"] == "success" else None
+        )
+        yield settings, api, today, daily, training
     finally:
         airflow_local.stop(settings)
         assert airflow_local.running_pids(settings) == {}
@@ -58,11 +64,7 @@ def _served_versions(settings: Settings) -> list[str]:
 
 
 def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
-    settings, api, today = env
-    api.unpause(TRAINING)
-    api.unpause(DAILY)  # catchup=False: the scheduler creates the run landing yesterday
-
-    daily = api.wait_for_run(DAILY, timeout_s=900)
+    settings, api, today, daily, training = env
     assert daily["run_type"] == "scheduled"
     assert daily["logical_date"].startswith(str(today - dt.timedelta(days=1)))
     daily_states = _states(api, DAILY, daily["dag_run_id"])
@@ -70,7 +72,7 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     assert set(daily_states.values()) == {"success"}
     assert (settings.data_docs_dir / "index.html").exists()
 
-    training = api.wait_for_run(TRAINING, timeout_s=1500)
+    assert training is not None
     training_states = _states(api, TRAINING, training["dag_run_id"])
     assert training["state"] == "success", training_states
     assert training["run_type"] == "asset_triggered"
@@ -94,9 +96,7 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
 
 
 def test_corrupted_mart_fails_the_gate_and_nothing_downstream_runs(env):
-    settings, api, today = env
-    api.unpause(TRAINING)
-    api.unpause(DAILY)
+    settings, api, today, _, _ = env
     training_runs_before = {r["dag_run_id"] for r in api.dag_runs(TRAINING)}
     versions_before = _served_versions(settings)
 

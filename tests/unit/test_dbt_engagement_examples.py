@@ -57,27 +57,48 @@ def test_first_day_has_no_history_and_later_days_do(built):
     assert (last.user_sends_28d > 0).mean() > 0.5
 
 
-@pytest.mark.parametrize("event_type", ["open", "delivered"])
-def test_events_after_the_cutoff_do_not_change_features(built, tmp_path, event_type):
-    """An event on the send day itself (after the cut-off) must not move that day's features."""
+def _copy_of(built: Settings, tmp_path) -> Settings:
     settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path)})
     settings.warehouse_path.parent.mkdir(parents=True)
     shutil.copy(built.warehouse_path, settings.warehouse_path)
-    feature_columns = [
-        c for c in _examples(built).columns if c not in ("opened_24h", "clicked_24h")
-    ]
-    before = _examples(settings, f"ds = '{LAST_DAY}'")[feature_columns]
+    return settings
 
+
+def _rebuild_with_extra_opens(settings: Settings, select_notifications: str, open_at: str) -> None:
     with warehouse.connect(settings) as con:
-        # every notification of the last day gets an extra open a minute after it was sent,
-        # i.e. after the cut-off (end of the previous day) of that day's own rows
         con.execute(
             f"""insert into raw.notification_events
-                select notification_id || '-late-{event_type}', notification_id,
-                       '{event_type}', null,
-                       sent_ts + interval 1 minute, ds
-                from raw.notifications where ds = '{LAST_DAY}'"""
+                select notification_id || '-extra-open', notification_id, 'open', null,
+                       {open_at}, cast({open_at} as date)
+                from raw.notifications where {select_notifications}"""
         )
     run_dbt(settings, ["build", "--quiet", "--exclude", "test_type:data"])
-    after = _examples(settings, f"ds = '{LAST_DAY}'")[feature_columns]
+
+
+FEATURES_ONLY = "opened_24h, clicked_24h"
+
+
+def test_opens_on_the_send_day_do_not_leak_into_that_days_features(built, tmp_path):
+    """Opens after the cut-off (end of D-1) of day D's rows leave D's features unchanged."""
+    settings = _copy_of(built, tmp_path)
+    before = _examples(built, f"ds = '{LAST_DAY}'").drop(columns=FEATURES_ONLY.split(", "))
+    _rebuild_with_extra_opens(settings, f"ds = '{LAST_DAY}'", "sent_ts + interval 1 minute")
+    after = _examples(settings, f"ds = '{LAST_DAY}'").drop(columns=FEATURES_ONLY.split(", "))
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_late_opens_of_yesterdays_sends_count_for_yesterday_labels_not_todays_features(
+    built, tmp_path
+):
+    """An open at 00:30 on D of a send from D-1 is after D's cut-off: it may change D-1's
+    labels but never D's features (opens are dated when they happen, not by their send)."""
+    settings = _copy_of(built, tmp_path)
+    yesterday = LAST_DAY - dt.timedelta(days=1)
+    open_at = f"timestamp '{LAST_DAY} 00:30:00'"
+    before_today = _examples(built, f"ds = '{LAST_DAY}'").drop(columns=FEATURES_ONLY.split(", "))
+    before_labels = _examples(built, f"ds = '{yesterday}'").opened_24h.sum()
+    _rebuild_with_extra_opens(settings, f"ds = '{yesterday}'", open_at)
+    after_today = _examples(settings, f"ds = '{LAST_DAY}'").drop(columns=FEATURES_ONLY.split(", "))
+    after_labels = _examples(settings, f"ds = '{yesterday}'").opened_24h.sum()
+    pd.testing.assert_frame_equal(before_today, after_today)
+    assert after_labels > before_labels  # the extra opens are real: they moved labels

@@ -96,9 +96,15 @@ def test_a_gap_is_filled_before_the_requested_day(tmp_path):
     )
 
 
-def test_another_world_starts_over(small_world_settings):
+def test_another_world_needs_consent_then_starts_over(small_world_settings):
     simulator.simulate(small_world_settings, START, 2)
-    simulator.simulate(small_world_settings, START + 5 * DAY, 1, users=200)
+    with pytest.raises(ValueError, match="--new-world"):
+        simulator.simulate(small_world_settings, START + 5 * DAY, 1, users=200)
+    with pytest.raises(ValueError, match="its first day is later"):
+        simulator.simulate(small_world_settings, START - DAY, 1)
+    # refused calls changed nothing
+    assert query(small_world_settings, "select count(*) from raw.users")[0][0] == 300
+    simulator.simulate(small_world_settings, START + 5 * DAY, 1, users=200, new_world=True)
     assert query(small_world_settings, "select count(*) from raw.users")[0][0] == 200
     assert query(small_world_settings, "select distinct ds from raw.notifications") == [
         (START + 5 * DAY,)
