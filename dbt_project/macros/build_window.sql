@@ -1,0 +1,46 @@
+{#-
+  Which days a model (re)builds. Every incremental model replaces whole `ds` partitions,
+  so a run is idempotent and a day-by-day build ends where a full build does.
+
+  - `dbt build --vars '{ds: D}'`: the daily run that lands day D; a model rebuilds the days
+    [D - lookback_days, D + lead_days] its inputs changed for (e.g. yesterday's sends, whose
+    24 h labels complete today; tomorrow's as-of feature snapshot).
+  - no `ds` var: a full build, every day the raw layer holds, widened the same way, so that
+    it builds exactly the days the daily runs over the same landed days build.
+-#}
+
+{% macro landed_day() -%}
+    {%- set ds = var('ds', none) -%}
+    {%- if ds is none or ds == '' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', ds | string) -%}
+        {{ exceptions.raise_compiler_error("var 'ds' must be a date YYYY-MM-DD, got '" ~ ds ~ "'") }}
+    {%- endif -%}
+    {{ return(ds | string) }}
+{%- endmacro %}
+
+{#- SQL date expression of the first day to build. -#}
+{% macro build_start(lookback_days=0) -%}
+    {%- set ds = landed_day() -%}
+    {%- if ds is none -%}
+        {{ add_days("(select min(ds) from " ~ ref('stg_raw__notifications') ~ ")", -lookback_days) }}
+    {%- else -%}
+        {{ add_days("cast('" ~ ds ~ "' as date)", -lookback_days) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL date expression of the last day to build. -#}
+{% macro build_end(lead_days=0) -%}
+    {%- set ds = landed_day() -%}
+    {%- if ds is none -%}
+        {{ add_days("(select max(ds) from " ~ ref('stg_raw__notifications') ~ ")", lead_days) }}
+    {%- else -%}
+        {{ add_days("cast('" ~ ds ~ "' as date)", lead_days) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Predicate: `column` is a day this run builds. -#}
+{% macro in_build_window(column, lookback_days=0, lead_days=0) -%}
+    {{ column }} between {{ build_start(lookback_days) }} and {{ build_end(lead_days) }}
+{%- endmacro %}

@@ -1,0 +1,65 @@
+-- Per user, topic and as-of day ds: the user's affinity to the topic from data up to the
+-- end of ds - 1 (point in time), over 7 and 28 days. Affinity is the topic's share of the
+-- user's decayed engagement weight (each day weighted 0.5 ^ (age / half-life), age 0 =
+-- the day before ds), so it lies in [0, 1] and sums to 1 over the user's topics. Also the
+-- notifications featuring the topic that the user received and opened in 28 days.
+-- A daily run builds today's and tomorrow's snapshots.
+with
+
+as_of_days as (
+    {{ date_spine(build_start(), build_end(lead_days=1)) }}
+),
+
+activity as (
+    select * from {{ ref('int_user_topic_activity_daily') }}
+    where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
+),
+
+windowed as (
+    select
+        activity.user_id,
+        activity.topic,
+        as_of_days.ds,
+        {{ days_between('activity.ds', 'as_of_days.ds') }} - 1 as age_days,
+        activity.engagement_weight,
+        activity.notification_sends,
+        activity.notification_opens
+    from as_of_days
+    inner join activity
+        on activity.ds < as_of_days.ds
+        and activity.ds >= {{ add_days('as_of_days.ds', -28) }}
+),
+
+decayed as (
+    select
+        user_id,
+        topic,
+        ds,
+        sum(case when age_days < 7 then engagement_weight * {{ decay_weight('age_days') }} else 0 end)
+            as decayed_weight_7d,
+        sum(engagement_weight * {{ decay_weight('age_days') }}) as decayed_weight_28d,
+        sum(notification_sends) as notification_sends_28d,
+        sum(notification_opens) as notification_opens_28d
+    from windowed
+    group by user_id, topic, ds
+),
+
+affinity as (
+    select
+        user_id,
+        topic,
+        ds,
+        cast(coalesce(
+            decayed_weight_7d / nullif(sum(decayed_weight_7d) over (partition by user_id, ds), 0),
+            0
+        ) as {{ double_type() }}) as affinity_7d,
+        cast(coalesce(
+            decayed_weight_28d / nullif(sum(decayed_weight_28d) over (partition by user_id, ds), 0),
+            0
+        ) as {{ double_type() }}) as affinity_28d,
+        notification_sends_28d,
+        notification_opens_28d
+    from decayed
+)
+
+select * from affinity

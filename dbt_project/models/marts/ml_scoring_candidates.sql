@@ -1,0 +1,149 @@
+-- Candidates for tomorrow's notifications: built by the run landing day D for ds = D + 1,
+-- from data up to the end of D. Eligible users (reachable on at least one channel) x
+-- their top-N pins: the most popular pins of the user's top topics by 28-day affinity
+-- (users without affinity get the most popular pins overall), minus pins recently sent
+-- to the user or saved by them. Ranked by (affinity + prior) x ln(2 + popularity).
+{%- set exclusion_days = var('candidate_exclusion_days') %}
+with
+
+user_features as (
+    select * from {{ ref('user_features_daily') }}
+    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }}
+),
+
+eligible_users as (
+    select
+        user_id,
+        ds,
+        is_push_opted_in and not is_push_unsubscribed as is_push_eligible,
+        is_email_opted_in and not is_email_unsubscribed as is_email_eligible,
+        not is_in_app_unsubscribed as is_in_app_eligible
+    from user_features
+    where
+        (is_push_opted_in and not is_push_unsubscribed)
+        or (is_email_opted_in and not is_email_unsubscribed)
+        or not is_in_app_unsubscribed
+),
+
+user_topics as (
+    select user_id, topic, ds, affinity_28d
+    from {{ ref('int_user_topic_affinity') }}
+    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }} and affinity_28d > 0
+    qualify row_number() over (
+        partition by user_id, ds order by affinity_28d desc, topic
+    ) <= {{ var('candidate_topics_per_user') }}
+),
+
+pins as (
+    select pin_id, ds, topic, popularity_28d
+    from {{ ref('pin_features_daily') }}
+    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }}
+),
+
+top_pins_per_topic as (
+    select *
+    from pins
+    qualify row_number() over (
+        partition by topic, ds order by popularity_28d desc, pin_id
+    ) <= {{ var('candidate_pins_per_topic') }}
+),
+
+top_pins_overall as (
+    select *
+    from pins
+    qualify row_number() over (
+        partition by ds order by popularity_28d desc, pin_id
+    ) <= {{ var('candidate_pins_per_topic') }}
+),
+
+affinity_candidates as (
+    select
+        user_topics.user_id,
+        user_topics.ds,
+        top_pins_per_topic.pin_id,
+        top_pins_per_topic.topic as pin_topic,
+        user_topics.affinity_28d,
+        top_pins_per_topic.popularity_28d
+    from user_topics
+    inner join top_pins_per_topic
+        on user_topics.topic = top_pins_per_topic.topic and user_topics.ds = top_pins_per_topic.ds
+),
+
+cold_start_candidates as (
+    select
+        eligible_users.user_id,
+        eligible_users.ds,
+        top_pins_overall.pin_id,
+        top_pins_overall.topic as pin_topic,
+        cast(0 as {{ double_type() }}) as affinity_28d,
+        top_pins_overall.popularity_28d
+    from eligible_users
+    inner join top_pins_overall on eligible_users.ds = top_pins_overall.ds
+    where not exists (
+        select 1 from user_topics
+        where user_topics.user_id = eligible_users.user_id and user_topics.ds = eligible_users.ds
+    )
+),
+
+recently_sent as (
+    select distinct items.user_id, items.pin_id, as_of.ds
+    from {{ ref('int_notification_items') }} as items
+    inner join (select distinct ds from eligible_users) as as_of
+        on items.ds < as_of.ds and items.ds >= {{ add_days('as_of.ds', -exclusion_days) }}
+),
+
+recently_saved as (
+    select distinct events.user_id, events.pin_id, as_of.ds
+    from {{ ref('stg_raw__engagement_events') }} as events
+    inner join (select distinct ds from eligible_users) as as_of
+        on events.ds < as_of.ds and events.ds >= {{ add_days('as_of.ds', -exclusion_days) }}
+    where events.event_type = 'save'
+),
+
+candidates as (
+    select * from affinity_candidates
+    union all
+    select * from cold_start_candidates
+),
+
+scored as (
+    select
+        candidates.ds,
+        candidates.user_id,
+        candidates.pin_id,
+        candidates.pin_topic,
+        candidates.affinity_28d as user_topic_affinity_28d,
+        candidates.popularity_28d as pin_popularity_28d,
+        cast(
+            (candidates.affinity_28d + {{ var('candidate_affinity_prior') }})
+            * ln(2 + candidates.popularity_28d)
+            as {{ double_type() }}
+        ) as candidate_score,
+        eligible_users.is_push_eligible,
+        eligible_users.is_email_eligible,
+        eligible_users.is_in_app_eligible
+    from candidates
+    inner join eligible_users
+        on candidates.user_id = eligible_users.user_id and candidates.ds = eligible_users.ds
+    left join recently_sent
+        on candidates.user_id = recently_sent.user_id
+        and candidates.pin_id = recently_sent.pin_id
+        and candidates.ds = recently_sent.ds
+    left join recently_saved
+        on candidates.user_id = recently_saved.user_id
+        and candidates.pin_id = recently_saved.pin_id
+        and candidates.ds = recently_saved.ds
+    where recently_sent.pin_id is null and recently_saved.pin_id is null
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by user_id, ds order by candidate_score desc, pin_id
+        ) as candidate_rank
+    from scored
+)
+
+select * from ranked
+where candidate_rank <= {{ var('candidates_per_user') }}
