@@ -62,6 +62,7 @@ def offending_lines(root: Path) -> list[str]:
     return hits
 
 
+@pytest.mark.pit
 @pytest.mark.parametrize("folder", GUARDED)
 def test_no_reference_to_the_truth_store(folder):
     root = REPO_ROOT / folder

@@ -1,7 +1,7 @@
 -- One row per user and channel the user unsubscribed from, with the first day it happened.
 -- Rebuilt whole on every run (unsubscribes are rare), since "unsubscribed as of day D"
 -- looks back to the beginning of the logs.
-{{ config(materialized='table') }}
+{{ config(materialized='table', partition_by=none, unique_key=none) }}
 
 with
 

@@ -1,0 +1,125 @@
+"""The plan layer's GX suite: contract, caps and opt-outs of the notification plan."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from expectations.gates import DataQualityError, MissingTableError, run_layer
+from expectations.results import latest_results
+from expectations.suites import DAILY_CAPS
+from notiflow import simulator, warehouse
+from notiflow.settings import Settings
+from tests.conftest import START
+
+PLAN_DAY = START + dt.timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Settings:
+    settings = Settings.load(
+        {
+            "NOTIFLOW_HOME": str(tmp_path_factory.mktemp("gx_plan_world")),
+            "NOTIFLOW_SIM_USERS": "200",
+            "NOTIFLOW_SIM_PINS": "40",
+        }
+    )
+    simulator.simulate(settings, START, 1)
+    return settings
+
+
+def _users(settings: Settings) -> pd.DataFrame:
+    with warehouse.connect(settings, read_only=True) as con:
+        users = con.execute("select * from raw.users order by user_id").fetchdf()
+        pins = con.execute("select pin_id from raw.pins order by pin_id").fetchdf()
+    return users, list(pins.pin_id)
+
+
+def _row(user_id: str, channel: str, n: int, position: int, pin_id: str) -> dict:
+    return {
+        "ds": pd.Timestamp(PLAN_DAY),
+        "notification_id": f"{PLAN_DAY:%Y%m%d}-{user_id}-{channel}-{n}",
+        "user_id": user_id,
+        "channel": channel,
+        "send_ts": pd.Timestamp(PLAN_DAY) + pd.Timedelta(hours=9 + n),
+        "position": position,
+        "pin_id": pin_id,
+        "policy": "test_policy",
+        "propensity": 0.5,
+    }
+
+
+def _valid_plan(settings: Settings) -> list[dict]:
+    """Each user at the channel's cap on every channel they opted in to."""
+    users, pins = _users(settings)
+    rows = []
+    for user in users.head(20).itertuples():
+        if user.push_opt_in:
+            rows += [_row(user.user_id, "push", n, 1, pins[n]) for n in range(DAILY_CAPS["push"])]
+        if user.email_opt_in:
+            rows += [_row(user.user_id, "email", 0, p, pins[p]) for p in (1, 2, 3)]
+        rows += [_row(user.user_id, "in_app", n, 1, pins[n]) for n in range(DAILY_CAPS["in_app"])]
+    return rows
+
+
+def _write(settings: Settings, rows: list[dict]) -> None:
+    with warehouse.connect(settings) as con:
+        warehouse.write_plan(con, pd.DataFrame(rows), PLAN_DAY.isoformat())
+
+
+def test_no_plan_table_is_a_clear_error(world):
+    with pytest.raises(MissingTableError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    assert "plans.notification_plan does not exist" in str(failure.value)
+    # recorded too, so the reports show it
+    (row,) = latest_results(world, ds=PLAN_DAY.isoformat(), layer="plan")
+    assert row["expectation"] == "expect_table_to_exist" and row["success"] is False
+
+
+def test_plan_within_caps_and_opt_ins_passes(world):
+    _write(world, _valid_plan(world))
+    outcomes = run_layer(world, "plan", PLAN_DAY.isoformat())
+    assert outcomes and all(o.success for o in outcomes)
+    checked = {o.column for o in outcomes}
+    assert {"is_opted_in", "is_within_daily_cap", "is_known_user", "propensity"} <= checked
+
+
+def test_plan_breaking_a_cap_and_an_opt_out_fails_naming_both(world):
+    users, pins = _users(world)
+    rows = _valid_plan(world)
+    capped = next(r["user_id"] for r in rows if r["channel"] == "push")
+    opted_out = users[~users.push_opt_in.astype(bool)].user_id.iloc[0]
+    rows += [
+        _row(capped, "push", DAILY_CAPS["push"], 1, pins[0]),  # one push over the cap
+        _row(opted_out, "push", 0, 1, pins[0]),  # push to a user who did not opt in
+    ]
+    _write(world, rows)
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    message = str(failure.value)
+    assert message.count("[critical]") == 2, message
+    where = f"plans.notification_plan.%s (ds={PLAN_DAY}): expect_column_values_to_be_in_set failed"
+    assert where % "is_within_daily_cap" in message
+    assert where % "is_opted_in" in message
+    assert f"'unexpected_count': {DAILY_CAPS['push'] + 1}" in message  # all the user's pushes
+
+
+def test_plan_out_of_contract_values_fail(world):
+    rows = _valid_plan(world)
+    before_the_day = pd.Timestamp(PLAN_DAY) - pd.Timedelta(1, "h")
+    rows[0] = {**rows[0], "propensity": 1.5, "send_ts": before_the_day}
+    rows.append({**rows[-1]})  # a duplicated in-app (notification_id, position)
+    _write(world, rows)
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    message = str(failure.value)
+    for rule in (
+        "notification_plan.propensity (ds=%s): expect_column_values_to_be_between",
+        "notification_plan.send_ts (ds=%s): expect_column_values_to_be_between",
+        "notification_plan.(notification_id, position) (ds=%s): "
+        "expect_compound_columns_to_be_unique",
+        # the duplicated row makes it an in-app notification with two items
+        "notification_plan.is_item_count_allowed (ds=%s): expect_column_values_to_be_in_set",
+    ):
+        assert rule % PLAN_DAY in message
+    assert message.count("[critical]") == 4, message
