@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from notiflow.settings import Settings
+
+PROFILE = "notiflow"
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
@@ -14,7 +22,12 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
 
 def run_dbt(
-    settings: Settings, args: Sequence[str], *, check: bool = True
+    settings: Settings,
+    args: Sequence[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    capture: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run ``dbt <args>`` on the project with notiflow's settings; output goes to ours."""
     if not settings.dbt_executable.exists():
@@ -23,7 +36,45 @@ def run_dbt(
         )
     return subprocess.run(
         [str(settings.dbt_executable), *args, "--project-dir", str(settings.dbt_project_dir)],
-        env=dbt_environment(settings),
+        env={**dbt_environment(settings), **(env or {})},
         cwd=settings.dbt_project_dir,
         check=check,
+        capture_output=capture,
+        text=capture,
     )
+
+
+def compile_offline(
+    settings: Settings, target: str, target_dir: Path, dbt_vars: dict[str, Any] | None = None
+) -> Path:
+    """Compile every model for ``target`` without reaching the warehouse; return the folder
+    of compiled SQL.
+
+    The target's output in profiles.yml is used as checked in, except its credentials: a
+    placeholder OAuth token lets the adapter build its client offline, and introspection
+    and the relation cache are off, so no query is ever sent.
+    """
+    profiles = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text())
+    output = dict(profiles[PROFILE]["outputs"][target])
+    if output["type"] == "bigquery":
+        output.update(method="oauth-secrets", token="offline-compile-only")
+    with tempfile.TemporaryDirectory() as profiles_dir:
+        profile = {PROFILE: {"target": target, "outputs": {target: output}}}
+        (Path(profiles_dir) / "profiles.yml").write_text(yaml.safe_dump(profile))
+        args = [
+            "compile", "--target", target, "--no-introspect", "--no-populate-cache",
+            "--select", "resource_type:model", "--indirect-selection", "empty", "--quiet",
+        ]  # fmt: skip
+        if dbt_vars:
+            args += ["--vars", json.dumps(dbt_vars)]
+        run_dbt(
+            settings,
+            args,
+            env={
+                "DBT_PROFILES_DIR": profiles_dir,
+                "DBT_TARGET_PATH": str(target_dir),
+                "NOTIFLOW_WAREHOUSE_TARGET": target,
+                "NOTIFLOW_BIGQUERY_PROJECT": settings.bigquery_project or "notiflow-offline",
+            },
+        )
+    return target_dir / "compiled" / PROFILE / "models"

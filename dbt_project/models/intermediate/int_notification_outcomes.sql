@@ -27,9 +27,10 @@ item_summary as (
     group by notification_id
 ),
 
+-- events up to a day after the newest send: a re-run of a past day sees its sends' late opens
 events as (
     select * from {{ ref('stg_raw__notification_events') }}
-    where {{ in_build_window('ds', lookback_days=1) }}
+    where {{ in_build_window('ds', lookback_days=1, lead_days=1) }}
 ),
 
 first_opens as (
