@@ -4,14 +4,21 @@
 Lands one day of notification activity and turns it into gated features:
 
 1. **simulate_day** writes day `ds` into the raw layer (the simulator stands in
-   for the loggers; the `inject_fault` parameter drills a data fault).
-2. **dbt** builds staging → intermediate → marts, each model followed by its tests.
-3. **gate_engagement_examples** runs the Great Expectations checkpoint on the
-   day's `ml_engagement_examples` rows and publishes Data Docs. Only when every
-   critical expectation passes does it update the `ml_engagement_examples` Asset,
-   which schedules `engagement_training`.
+   for the loggers; the `inject_fault` parameter drills a data fault). Rows that
+   break a raw table's contract (e.g. a renamed column) are refused whole.
+2. **gate_raw** runs the raw layer's Great Expectations suites on the day (schema,
+   keys, enums, timestamps inside the day, ranges, volume against the trailing
+   week). A critical failure stops the run before dbt touches anything.
+3. **dbt** builds the day incrementally (`--vars ds`): staging → intermediate →
+   marts, each model followed by its tests; a failing test stops its dependants.
+4. **gate_features** runs the feature marts' suites on the day. Only when every
+   critical expectation passes does it update the mart Assets
+   (`ml_engagement_examples` schedules `engagement_training`).
+5. **publish_dbt_docs** refreshes the dbt docs report.
 
-Every task that touches the DuckDB warehouse holds the one-slot `warehouse` pool.
+Every check result lands in `quality.data_quality_results` and in the reports
+inside Airflow. Every task that touches the DuckDB warehouse holds the one-slot
+`warehouse` pool.
 """
 
 from __future__ import annotations
@@ -23,24 +30,20 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from notiflow.orchestration import (
     DEFAULT_ARGS,
-    ENGAGEMENT_EXAMPLES_ASSET_NAME,
+    FEATURE_MART_ASSET_NAMES,
     SIMULATOR_FAULTS,
     WAREHOUSE_POOL,
     asset_uri,
     dbt_paths,
-    run_quality_gate,
+    run_quality_layer,
     task_environment,
 )
-from notiflow.orchestration import (
-    simulate_day as land_simulated_day,
-)
+from notiflow.orchestration import simulate_day as land_simulated_day
 from notiflow.settings import get_settings
 
 settings = get_settings()
 dbt = dbt_paths(settings)
-engagement_examples = Asset(
-    name=ENGAGEMENT_EXAMPLES_ASSET_NAME, uri=asset_uri(settings, ENGAGEMENT_EXAMPLES_ASSET_NAME)
-)
+mart_assets = [Asset(name=name, uri=asset_uri(settings, name)) for name in FEATURE_MART_ASSET_NAMES]
 
 
 @dag(
@@ -70,11 +73,15 @@ engagement_examples = Asset(
 )
 def daily_features():
     @task(pool=WAREHOUSE_POOL)
-    def simulate_day(ds: str | None = None, params: dict | None = None) -> dict[str, int]:
+    def simulate_day(ds=None, run_id=None, params=None) -> dict[str, int]:
         params = params or {}
         return land_simulated_day(
-            settings, ds, params.get("inject_fault"), params.get("fault_severity", 0.2)
+            settings, ds, params.get("inject_fault"), params.get("fault_severity", 0.2), run_id
         )
+
+    @task(pool=WAREHOUSE_POOL)
+    def gate_raw(ds=None, run_id=None) -> list[dict]:
+        return run_quality_layer(settings, "raw", ds, run_id)
 
     dbt_build = DbtTaskGroup(
         group_id="dbt",
@@ -100,16 +107,24 @@ def daily_features():
             dbt_executable_path=dbt["executable"],
             invocation_mode=InvocationMode.SUBPROCESS,
         ),
-        operator_args={"pool": WAREHOUSE_POOL, "install_deps": False},
+        # every model rebuilds only the days the landed day changes (macros/build_window.sql)
+        operator_args={"pool": WAREHOUSE_POOL, "install_deps": False, "vars": {"ds": "{{ ds }}"}},
     )
 
-    @task(pool=WAREHOUSE_POOL, outlets=[engagement_examples])
-    def gate_engagement_examples(ds: str | None = None, outlet_events=None) -> list[dict]:
-        outcomes = run_quality_gate(settings, ENGAGEMENT_EXAMPLES_ASSET_NAME, ds)
-        outlet_events[engagement_examples].extra = {"ds": ds}
+    @task(pool=WAREHOUSE_POOL, outlets=mart_assets)
+    def gate_features(ds=None, run_id=None, outlet_events=None) -> list[dict]:
+        outcomes = run_quality_layer(settings, "features", ds, run_id)
+        for asset in mart_assets:
+            outlet_events[asset].extra = {"ds": ds}
         return outcomes
 
-    simulate_day() >> dbt_build >> gate_engagement_examples()
+    @task(pool=WAREHOUSE_POOL)
+    def publish_dbt_docs() -> str:
+        from notiflow.dbt import publish_docs
+
+        return str(publish_docs(settings))
+
+    simulate_day() >> gate_raw() >> dbt_build >> gate_features() >> publish_dbt_docs()
 
 
 daily_features()

@@ -78,3 +78,18 @@ def compile_offline(
             },
         )
     return target_dir / "compiled" / PROFILE / "models"
+
+
+def publish_docs(settings: Settings) -> Path:
+    """Generate dbt docs (with the warehouse's catalog) as one self-contained page and put
+    it in the reports folder, replacing the previous one only once the new one is complete.
+    """
+    docs_dir = settings.reports_dir / "dbt-docs"
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=docs_dir) as target:
+        run_dbt(
+            settings, ["docs", "generate", "--static", "--quiet"], env={"DBT_TARGET_PATH": target}
+        )
+        page = Path(target) / "static_index.html"
+        page.replace(docs_dir / "index.html")
+    return docs_dir / "index.html"

@@ -41,8 +41,16 @@ SIMULATOR_FAULTS = (
 # Days after a send day until its 24 h labels are all logged.
 LABEL_MATURITY_DAYS = 1
 
-# Asset names of the data products the DAGs exchange.
+# Asset names of the data products the DAGs exchange: the feature marts (updated once
+# their day passed the features gate) and the models.
 ENGAGEMENT_EXAMPLES_ASSET_NAME = "ml_engagement_examples"
+FEATURE_MART_ASSET_NAMES = (
+    ENGAGEMENT_EXAMPLES_ASSET_NAME,
+    "ml_ranking_examples",
+    "ml_scoring_candidates",
+    "user_features_daily",
+    "pin_features_daily",
+)
 ENGAGEMENT_MODEL_ASSET_NAME = "engagement_model"
 
 
@@ -148,11 +156,15 @@ def training_end_ds(
     )
 
 
-def simulate_day(settings: Settings, ds: str, fault: str | None, severity: float) -> dict[str, int]:
+def simulate_day(
+    settings: Settings, ds: str, fault: str | None, severity: float, run_id: str | None = None
+) -> dict[str, int]:
     """Land day ``ds`` from the simulator inside a task. A load that breaks the raw or plan
-    contract fails at once: retrying would load the same rows."""
+    contract fails at once (retrying would load the same rows) and is recorded with the
+    raw layer's quality results, so the reports show why the day stopped."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from expectations.results import ExpectationOutcome, write_results
     from notiflow import simulator
     from notiflow.simulator.plan import PlanContractError
     from notiflow.warehouse import SchemaContractError
@@ -161,18 +173,36 @@ def simulate_day(settings: Settings, ds: str, fault: str | None, severity: float
         return simulator.simulate(
             settings, dt.date.fromisoformat(ds), 1, fault=fault, severity=severity
         )
-    except (SchemaContractError, PlanContractError) as exc:
+    except SchemaContractError as exc:
+        refused = ExpectationOutcome(
+            suite="raw_load_contract",
+            table=exc.table,
+            ds=ds,
+            expectation="load_contract",
+            column=", ".join(exc.columns) or None,
+            severity="critical",
+            success=False,
+            observed_value=str(exc),
+            layer="raw",
+        )
+        write_results(settings, [refused], run_id=run_id)
+        raise AirflowFailException(str(exc)) from exc
+    except PlanContractError as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
-def run_quality_gate(settings: Settings, suite: str, ds: str) -> list[dict[str, Any]]:
-    """Run a GX gate inside a task. Broken data fails the task at once: retrying cannot fix it."""
+def run_quality_layer(
+    settings: Settings, layer: str, ds: str, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Run every GX suite of ``layer`` on day ``ds`` inside a task; the outcomes are kept in
+    quality.data_quality_results and returned for XCom. Broken data fails the task at
+    once: retrying cannot fix it."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from expectations.gates import DataQualityError, run_gate
+    from expectations.gates import DataQualityError, run_layer
 
     try:
-        outcomes = run_gate(settings, suite, ds)
+        outcomes = run_layer(settings, layer, ds, run_id=run_id)
     except DataQualityError as exc:
         raise AirflowFailException(str(exc)) from exc
     return [outcome.as_record() for outcome in outcomes]

@@ -15,7 +15,7 @@ Two contracts live here, because both sides of each must agree on them:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,11 @@ class WarehouseLockedError(RuntimeError):
 
 class SchemaContractError(ValueError):
     """Rows do not have the columns their table's contract names (e.g. a renamed column)."""
+
+    def __init__(self, message: str, table: str = "", columns: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.table = table
+        self.columns = list(columns)
 
 
 @contextmanager
@@ -278,7 +283,9 @@ def _check_columns(target: str, columns_ddl: str, frame: Any, ds: str | None) ->
         where = f" (ds={ds})" if ds else ""
         raise SchemaContractError(
             f"{target}{where}: rows do not follow the table's contract: "
-            f"missing columns {missing}, unexpected columns {unexpected}; nothing was written"
+            f"missing columns {missing}, unexpected columns {unexpected}; nothing was written",
+            table=target,
+            columns=[*missing, *unexpected],
         )
 
 

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from notiflow import airflow_local, simulator
+from expectations.results import latest_results
+from notiflow import airflow_local, simulator, warehouse
 from notiflow.orchestration import load_pipeline_graph, task_environment
 from notiflow.settings import Settings
 
@@ -71,6 +72,11 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     assert daily["state"] == "success", daily_states
     assert set(daily_states.values()) == {"success"}
     assert (settings.data_docs_dir / "index.html").exists()
+    assert (settings.reports_dir / "dbt-docs" / "index.html").exists()
+    landed = daily["logical_date"][:10]
+    results = latest_results(settings, ds=landed)
+    assert {r["layer"] for r in results} == {"raw", "features"}
+    assert all(r["success"] for r in results if r["severity"] == "critical")
 
     assert training is not None
     training_states = _states(api, TRAINING, training["dag_run_id"])
@@ -95,32 +101,86 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     assert result["auc"] >= settings.auc_floor
 
 
-def test_corrupted_mart_fails_the_gate_and_nothing_downstream_runs(env):
-    settings, api, today, _, _ = env
-    training_runs_before = {r["dag_run_id"] for r in api.dag_runs(TRAINING)}
-    versions_before = _served_versions(settings)
+# fault -> (the task that stops it, table, column, rule). Faults run in this order on
+# consecutive days after the scheduled day; volume_drop first, so that its reference
+# week is clean.
+ROW_COUNT = "expect_table_row_count_to_be_between"
+NOT_NULL, UNIQUE = "expect_column_values_to_not_be_null", "expect_column_values_to_be_unique"
+BETWEEN = "expect_column_values_to_be_between"
+FAULT_MATRIX = {
+    "volume_drop": ("gate_raw", "raw.notification_events", None, ROW_COUNT),
+    "nulls": ("gate_raw", "raw.notifications", "user_id", NOT_NULL),
+    "duplicates": ("gate_raw", "raw.notifications", "notification_id", UNIQUE),
+    "schema_drift": ("simulate_day", "raw.notifications", "propensity", "load_contract"),
+    "late_data": ("gate_raw", "raw.engagement_events", "event_ts", BETWEEN),
+    "empty_day": ("gate_raw", "raw.notifications", None, ROW_COUNT),
+    "out_of_range": ("gate_raw", "raw.notifications", "propensity", BETWEEN),
+}
 
-    run_id = api.trigger(DAILY, f"{today}T00:00:00Z", conf={"inject_fault": "out_of_range"})
+
+def _downstream_state(settings: Settings) -> dict[str, object]:
+    """Everything a bad day must not change: every mart's rows, plans, models."""
+    state: dict[str, object] = {"models": _served_versions(settings)}
+    with warehouse.connect(settings, read_only=True) as con:
+        tables = con.execute(
+            """select table_schema || '.' || table_name from information_schema.tables
+               where table_schema in ('intermediate', 'marts', 'plans')"""
+        ).fetchall()
+        for (table,) in tables:
+            state[table] = con.execute(
+                f"select count(*), bit_xor(hash(cast(t as varchar))) from {table} as t"
+            ).fetchone()
+    return state
+
+
+@pytest.mark.fault_matrix
+@pytest.mark.parametrize("fault", list(FAULT_MATRIX))
+def test_fault_is_stopped_by_its_gate_and_nothing_downstream_changes(env, fault):
+    settings, api, today, _, _ = env
+    stopper, table, column, rule = FAULT_MATRIX[fault]
+    day = today + dt.timedelta(days=list(FAULT_MATRIX).index(fault))
+    training_runs_before = {r["dag_run_id"] for r in api.dag_runs(TRAINING)}
+    downstream_before = _downstream_state(settings)
+    assert any(key.startswith("marts.") for key in downstream_before)
+
+    run_id = api.trigger(DAILY, f"{day}T00:00:00Z", conf={"inject_fault": fault})
     daily = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
     states = _states(api, DAILY, run_id)
     assert daily["state"] == "failed"
-    assert states["gate_engagement_examples"] == "failed"
-    gate = next(
-        t for t in api.task_instances(DAILY, run_id) if t["task_id"] == "gate_engagement_examples"
-    )
-    assert gate["try_number"] == 1  # broken data is not retried
+    assert states[stopper] == "failed", states
+    stopped = next(t for t in api.task_instances(DAILY, run_id) if t["task_id"] == stopper)
+    assert stopped["try_number"] == 1  # broken data is not retried
     assert all(
-        s == "success" for t, s in states.items() if t.startswith("dbt.") or t == "simulate_day"
-    )
+        state == "upstream_failed"
+        for task, state in states.items()
+        if task.startswith("dbt.") or task in ("gate_features", "publish_dbt_docs")
+    ), states
 
-    log = api.get(
-        f"/api/v2/dags/{DAILY}/dagRuns/{run_id}/taskInstances/gate_engagement_examples/logs/1"
-        "?full_content=true"
+    # the message names the table, the column and the rule
+    log = json.dumps(
+        api.get(
+            f"/api/v2/dags/{DAILY}/dagRuns/{run_id}/taskInstances/{stopper}/logs/1"
+            "?full_content=true"
+        )
     )
-    text = json.dumps(log)
-    assert "marts.ml_engagement_examples.propensity" in text
-    assert "expect_column_values_to_be_between" in text
+    assert (f"{table}.{column}" if column and rule != "load_contract" else table) in log
+    assert (rule if rule != "load_contract" else "do not follow the table's contract") in log
+    if column:
+        assert column in log
 
-    time.sleep(20)  # give the scheduler the chance to (wrongly) trigger training
+    # the verdict is on record for the reports
+    failed = [
+        r
+        for r in latest_results(settings, ds=str(day), failed_only=True)
+        if r["run_id"] == run_id and r["severity"] == "critical"
+    ]
+    assert any(
+        r["table_name"] == table
+        and r["expectation"] == rule
+        and (column is None or column in (r["column_name"] or ""))
+        for r in failed
+    ), failed
+
+    time.sleep(15)  # give the scheduler the chance to (wrongly) trigger training
     assert {r["dag_run_id"] for r in api.dag_runs(TRAINING)} == training_runs_before
-    assert _served_versions(settings) == versions_before
+    assert _downstream_state(settings) == downstream_before

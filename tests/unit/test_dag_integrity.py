@@ -22,7 +22,10 @@ print(json.dumps({
             "doc_md": bool(dag.doc_md),
             "catchup": dag.catchup,
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
-                                  "upstream": sorted(t.upstream_task_ids)} for t in dag.tasks},
+                                  "upstream": sorted(t.upstream_task_ids),
+                                  "vars": getattr(t, "vars", None),
+                                  "outlets": sorted(a.name for a in t.outlets)}
+                      for t in dag.tasks},
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -68,13 +71,38 @@ def test_house_rules(dagbag, dag_id):
         assert task["retries"] >= 2, task_id
 
 
-def test_daily_features_runs_dbt_between_simulation_and_gate(dagbag):
+def _ancestors(tasks: dict, task_id: str) -> set[str]:
+    found: set[str] = set()
+    stack = list(tasks[task_id]["upstream"])
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(tasks[current]["upstream"])
+    return found
+
+
+def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     tasks = dagbag["dags"]["daily_features"]["tasks"]
-    dbt_tasks = [t for t in tasks if t.startswith("dbt.")]
+    dbt_tasks = {t: task for t, task in tasks.items() if t.startswith("dbt.")}
     assert any(t.endswith(".run") for t in dbt_tasks) and any(
         t.endswith(".test") for t in dbt_tasks
     )
-    assert "dbt.ml_engagement_examples.test" in tasks["gate_engagement_examples"]["upstream"]
+    assert tasks["gate_raw"]["upstream"] == ["simulate_day"]
+    first_models = [t for t, task in dbt_tasks.items() if task["upstream"] == ["gate_raw"]]
+    assert first_models  # dbt starts only after the raw gate
+    assert all(t in first_models or _ancestors(tasks, t) & set(first_models) for t in dbt_tasks)
+    # every dbt task builds the landed day only
+    assert all(task["vars"] == {"ds": "{{ ds }}"} for task in dbt_tasks.values())
+    marts = ("ml_engagement_examples", "ml_ranking_examples", "ml_scoring_candidates",
+             "user_features_daily", "pin_features_daily")  # fmt: skip
+    upstream_of_gate = _ancestors(tasks, "gate_features")
+    for mart in marts:
+        assert f"dbt.{mart}.test" in upstream_of_gate
+    # the marts are published (Asset events) only by the features gate
+    assert tasks["gate_features"]["outlets"] == sorted(marts)
+    assert all(not task["outlets"] for t, task in tasks.items() if t != "gate_features")
+    assert tasks["publish_dbt_docs"]["upstream"] == ["gate_features"]
     # every task that touches DuckDB holds the one-slot warehouse pool
     for task_id, task in tasks.items():
         assert task["pool"] == "warehouse", task_id

@@ -67,7 +67,7 @@ def _ranking(day: dt.date, g: np.random.Generator) -> pd.DataFrame:
             "item_position": [i % 3 + 1 for i in range(n)],
             "pin_id": [f"p{i % 40}" for i in range(n)],
             "ds": pd.Timestamp(day),
-            "clicked": (g.random(n) < 0.05).astype(np.int64),
+            "clicked_24h": (g.random(n) < 0.05).astype(np.int64),
         }
     )
 

@@ -11,6 +11,7 @@ from expectations.suites import DAILY_CAPS
 from notiflow import simulator, warehouse
 from notiflow.settings import Settings
 from tests.conftest import START
+from tests.unit.simulator_helpers import query
 
 PLAN_DAY = START + dt.timedelta(days=1)
 
@@ -49,16 +50,38 @@ def _row(user_id: str, channel: str, n: int, position: int, pin_id: str) -> dict
     }
 
 
+def _unsubscribed(settings: Settings) -> set[tuple[str, str]]:
+    return {
+        tuple(row)
+        for row in query(
+            settings,
+            """select n.user_id, n.channel from raw.notification_events e
+               join raw.notifications n using (notification_id)
+               where e.event_type = 'unsubscribe'""",
+        )
+    }
+
+
 def _valid_plan(settings: Settings) -> list[dict]:
-    """Each user at the channel's cap on every channel they opted in to."""
+    """Each user at the channel's cap on every channel they opted in to and did not leave."""
     users, pins = _users(settings)
+    unsubscribed = _unsubscribed(settings)
     rows = []
     for user in users.head(20).itertuples():
-        if user.push_opt_in:
-            rows += [_row(user.user_id, "push", n, 1, pins[n]) for n in range(DAILY_CAPS["push"])]
-        if user.email_opt_in:
-            rows += [_row(user.user_id, "email", 0, p, pins[p]) for p in (1, 2, 3)]
-        rows += [_row(user.user_id, "in_app", n, 1, pins[n]) for n in range(DAILY_CAPS["in_app"])]
+        allowed = {
+            "push": user.push_opt_in,
+            "email": user.email_opt_in,
+            "in_app": True,
+        }
+        for channel, opted_in in allowed.items():
+            if not opted_in or (user.user_id, channel) in unsubscribed:
+                continue
+            if channel == "email":
+                rows += [_row(user.user_id, "email", 0, p, pins[p]) for p in (1, 2, 3)]
+            else:
+                rows += [
+                    _row(user.user_id, channel, n, 1, pins[n]) for n in range(DAILY_CAPS[channel])
+                ]
     return rows
 
 
@@ -123,3 +146,32 @@ def test_plan_out_of_contract_values_fail(world):
     ):
         assert rule % PLAN_DAY in message
     assert message.count("[critical]") == 4, message
+
+
+def test_plan_to_a_user_who_unsubscribed_from_the_channel_fails(world):
+    unsubscribed = _unsubscribed(world)
+    if not unsubscribed:  # log one, on the day before the plan, for a user outside the plan
+        notification_id, user_id, channel = query(
+            world,
+            "select notification_id, user_id, channel from raw.notifications "
+            "where user_id not in (select user_id from raw.users order by user_id limit 20) "
+            "order by notification_id limit 1",
+        )[0]
+        with warehouse.connect(world) as con:
+            con.execute(
+                "insert into raw.notification_events values (?, ?, 'unsubscribe', null, ?, ?)",
+                [f"{notification_id}-unsubscribe", notification_id, START, START],
+            )
+        unsubscribed = {(user_id, channel)}
+    user_id, channel = sorted(unsubscribed)[0]
+    _, pins = _users(world)
+    _write(world, [*_valid_plan(world), _row(user_id, channel, 5, 1, pins[0])])
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    message = str(failure.value)
+    assert (
+        f"[critical] plans.notification_plan.is_subscribed (ds={PLAN_DAY}): "
+        "expect_column_values_to_be_in_set failed" in message
+    )
+    # they were sent on the channel, so opted in; one send is within any cap
+    assert message.count("[critical]") == 1, message

@@ -134,15 +134,25 @@ def test_fault_is_stopped_by_the_raw_layer_naming_table_column_and_rule(fault, c
     assert failed == expected
 
 
-def test_volume_drop_fails_against_the_trailing_mean(clean, tmp_path):
-    faulted = _faulted(clean, tmp_path, "volume_drop", severity=0.5)
+@pytest.mark.parametrize(
+    ("severity", "failing"),
+    [
+        # the CLI's default: sends lose 20%, notification events ~36% (their own and
+        # a share of earlier days'), beyond the 30% tolerance
+        (0.2, {"raw.notification_events"}),
+        (0.5, {f"raw.{table}" for table in simulator.faults.FACT_TABLES}),
+    ],
+)
+def test_volume_drop_fails_against_the_trailing_mean(severity, failing, clean, tmp_path):
+    faulted = _faulted(clean, tmp_path, "volume_drop", severity=severity)
     with pytest.raises(DataQualityError) as failure:
         run_layer(faulted, "raw", FAULT_DAY.isoformat())
     message = str(failure.value)
-    assert (
-        f"[critical] raw.notifications (ds={FAULT_DAY}): "
-        "expect_table_row_count_to_be_between failed" in message
-    )
+    for table in failing:
+        assert (
+            f"[critical] {table} (ds={FAULT_DAY}): "
+            "expect_table_row_count_to_be_between failed" in message
+        )
     assert "'trailing_mean'" in message and "'reference_days': 4" in message
     # only volume: the rows that remain are fine, and none of the tables is empty
     failed = [
@@ -150,9 +160,14 @@ def test_volume_drop_fails_against_the_trailing_mean(clean, tmp_path):
         for r in latest_results(faulted, ds=FAULT_DAY.isoformat(), failed_only=True)
         if r["severity"] == "critical"
     ]
-    assert failed and all(r["observed_value"]["value"] > 0 for r in failed)
-    assert all("trailing_mean" in r["observed_value"] for r in failed)
-    assert {r["table_name"] for r in failed} >= {"raw.notifications", "raw.engagement_events"}
+    assert {r["table_name"] for r in failed} == failing
+    assert all(r["observed_value"]["value"] > 0 for r in failed)
+    assert all(
+        r["observed_value"]["value"]
+        < r["observed_value"]["min_value"]
+        < r["observed_value"]["trailing_mean"]
+        for r in failed
+    )
 
 
 def test_schema_drift_is_stopped_before_gx_by_the_load_contract(clean, tmp_path):
