@@ -20,10 +20,14 @@ export TF_USE_LEGACY_KERAS := 1
 setup: $(ORCH)/.installed $(DBT)/.installed $(TFX)/.installed
 
 # The notiflow package (pyproject.toml) is installed editable, without dependencies, into each.
+# The notiflow.egg-info that setuptools leaves in the repository is removed: with the
+# repository on PYTHONPATH (Airflow's components) it would make a second `notiflow`
+# distribution, and Airflow would load the reports plugin's entry point twice.
 $(ORCH)/.installed: requirements.txt pyproject.toml
 	rm -rf $(ORCH) && $(PYTHON) -m venv $(ORCH)
 	$(ORCH)/bin/pip install $(PIP_FLAGS) -r requirements.txt
 	$(ORCH)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	rm -rf notiflow.egg-info
 	$(ORCH)/bin/pip check
 	touch $@
 
@@ -31,6 +35,7 @@ $(DBT)/.installed: dbt_project/requirements.txt pyproject.toml
 	rm -rf $(DBT) && $(PYTHON) -m venv $(DBT)
 	$(DBT)/bin/pip install $(PIP_FLAGS) -r dbt_project/requirements.txt
 	$(DBT)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	rm -rf notiflow.egg-info
 	$(DBT)/bin/pip check
 	touch $@
 
@@ -39,6 +44,7 @@ $(TFX)/.installed: tfx_pipelines/requirements.txt pyproject.toml
 	rm -rf $(TFX) && $(PYTHON) -m venv $(TFX)
 	$(TFX)/bin/pip install $(PIP_FLAGS) --no-deps --ignore-requires-python -r tfx_pipelines/requirements.txt
 	$(TFX)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	rm -rf notiflow.egg-info
 	$(TFX)/bin/pip check
 	touch $@
 

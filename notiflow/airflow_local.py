@@ -109,8 +109,23 @@ def running_pids(settings: Settings) -> dict[str, int]:
     return alive
 
 
-def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
-    """Parse the dbt project, migrate the metadata DB, create the pool, start every component."""
+def start(
+    settings: Settings, *, timeout_s: float = 180.0, only: Iterable[str] | None = None
+) -> None:
+    """Parse the dbt project, migrate the metadata DB, create the pool, start every component.
+
+    ``only`` starts a subset of :func:`components` (e.g. ``["api-server"]`` to serve the UI
+    and the reports without running DAGs); the dbt project is parsed only when the DAG
+    processor starts, since it is the one that renders the dbt task group.
+    """
+    selected = components(settings)
+    if only is not None:
+        unknown = set(only) - set(selected)
+        if unknown:
+            raise ValueError(
+                f"unknown Airflow components {sorted(unknown)}; known: {list(selected)}"
+            )
+        selected = {name: args for name, args in selected.items() if name in set(only)}
     if running_pids(settings):
         raise AirflowError(
             f"Airflow of {settings.home} is already running (pids {running_pids(settings)}); "
@@ -119,12 +134,13 @@ def start(settings: Settings, *, timeout_s: float = 180.0) -> None:
     home = settings.airflow_home
     (home / "logs").mkdir(parents=True, exist_ok=True)
     # Cosmos renders the dbt task group from the manifest: parse before any DAG is.
-    run_dbt(settings, ["parse", "--quiet"])
+    if "dag-processor" in selected:
+        run_dbt(settings, ["parse", "--quiet"])
     _airflow(settings, "db", "migrate")
     _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
     pids = {}
     env = airflow_environment(settings)
-    for name, args in components(settings).items():
+    for name, args in selected.items():
         log = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         process = subprocess.Popen(
             [str(settings.orchestration_bin / "airflow"), *args],

@@ -107,7 +107,7 @@ def test_locked_warehouse_shows_busy(seeded, client, monkeypatch):
 DOCS_PAGE = """<html><head>
 <link rel="stylesheet" href="{css}"/>
 {scripts}
-<link href="https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css" rel="stylesheet">
+<link href="{fa}" rel="stylesheet">
 </head><body>
 <img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1&dataContextId=x">
 <a href="https://greatexpectations.io">GX</a></body></html>"""
@@ -125,7 +125,8 @@ def data_docs(settings):
         + '\n<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'
     )
     css = "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"
-    page = DOCS_PAGE.format(css=css, scripts=scripts)
+    fa = "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css"
+    page = DOCS_PAGE.format(css=css, scripts=scripts, fa=fa)
     (site / "index.html").write_text(page)
     (site / "validations" / "suite" / "run.html").write_text(page)
     (site / "static" / "styles" / "gx.css").write_text(
@@ -224,3 +225,31 @@ def test_vendored_files_match_the_manifest():
         for f in p["files"]
     }
     assert set(vendor.CDN_URLS.values()) <= vendored
+
+
+def test_run_page_lists_the_runs_expectations(seeded, client):
+    page = client.get("/runs/run_2")
+    assert page.status_code == 200
+    assert page.text.count("<tr class=") == 3
+    assert 'href="../quality/2026-10-02/features"' in page.text
+    assert (
+        'id="empty-state"' in client.get("/runs/scheduled__2026-10-02T00%3A00%3A00%2B00%3A00").text
+    )
+
+
+def test_plugin_is_registered_and_valid_for_airflow():
+    from importlib.metadata import entry_points
+
+    from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    from notiflow.reports.plugin import NotiflowReportsPlugin
+
+    (entry,) = [e for e in entry_points(group="airflow.plugins") if e.name == "notiflow_reports"]
+    assert entry.load() is NotiflowReportsPlugin
+    (app,) = NotiflowReportsPlugin.fastapi_apps
+    assert app["url_prefix"] == "/reports"
+    assert not any(app["url_prefix"].startswith(p) for p in RESERVED_URL_PREFIXES)
+    views = [ExternalViewResponse(**view) for view in NotiflowReportsPlugin.external_views]
+    assert {v.destination for v in views} == {"nav", "dag_run"}
+    assert all(v.href.startswith("/reports/") for v in views)

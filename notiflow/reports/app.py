@@ -1,0 +1,175 @@
+"""The reports web app: data-quality runs by layer and day, GX Data Docs, dbt docs, TFDV.
+
+A FastAPI app that Airflow's API server mounts at ``/reports`` through the notiflow
+plugin (:mod:`notiflow.reports.plugin`), so the reports sit inside the Airflow UI and
+behind its login. It can also run on its own (tests): ``create_app(settings)``.
+
+Every page is rendered with autoescaping Jinja2 and styled by vendored Bootstrap; served
+report files are confined to their folder (no path traversal) and sent with a
+Content-Security-Policy that allows this origin only, so no page fetches from the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from notiflow.reports import results
+from notiflow.reports.rewrite import rewrite_data_docs
+from notiflow.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+# Scripts inline and eval: GX pages and dbt docs need both; hosts: this origin only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'self'; form-action 'self'"
+)
+
+
+class LoginRequired(Exception):
+    """Raised by an auth dependency: send the browser to ``login_url``."""
+
+    def __init__(self, login_url: str) -> None:
+        super().__init__(login_url)
+        self.login_url = login_url
+
+
+AuthDependency = Callable[[Request], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, *, auth: AuthDependency | None = None) -> FastAPI:
+    """The reports app. ``auth`` guards every page but the vendored assets."""
+    settings = settings or Settings.load()
+    app = FastAPI(title="notiflow reports", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def content_security_policy(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(exc.login_url, status_code=303)
+
+    # Vendored third-party assets are public; everything else needs the login.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    router = APIRouter(dependencies=[Depends(auth)] if auth else [])
+    _add_pages(router, settings)
+    app.include_router(router)
+    return app
+
+
+def _page(template: str, *, root: str, status_code: int = 200, **context) -> HTMLResponse:
+    html = TEMPLATES.get_template(template).render(root=root, **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _busy(root: str, exc: Exception) -> HTMLResponse:
+    return _page("busy.html", root=root, detail=str(exc), status_code=503)
+
+
+def _add_pages(router: APIRouter, settings: Settings) -> None:
+    @router.get("/", response_class=HTMLResponse)
+    def landing() -> HTMLResponse:
+        try:
+            overview = results.overview(settings)
+        except results.WarehouseBusy as exc:
+            return _busy("", exc)
+        days = sorted({ld.ds for ld in overview.layer_days}, reverse=True)
+        layers = list(results.LAYERS) + sorted(
+            {ld.layer for ld in overview.layer_days} - set(results.LAYERS)
+        )
+        return _page(
+            "landing.html",
+            root="",
+            latest=overview.latest,
+            days=days,
+            layers=layers,
+            cells={(ld.ds, ld.layer): ld for ld in overview.layer_days},
+            tfdv=results.tfdv_reports(settings)[:10],
+            data_docs=(settings.data_docs_dir / "index.html").is_file(),
+            dbt_docs=(settings.reports_dir / "dbt-docs" / "index.html").is_file(),
+        )
+
+    @router.get("/quality/{ds}/{layer}", response_class=HTMLResponse)
+    def quality(ds: dt.date, layer: str) -> HTMLResponse:
+        try:
+            run_id, rows = results.layer_day(settings, ds, layer)
+        except results.WarehouseBusy as exc:
+            return _busy("../../", exc)
+        return _page(
+            "quality.html",
+            root="../../",
+            ds=ds,
+            layer=layer,
+            run_id=run_id,
+            rows=rows,
+            status_code=200 if rows else 404,
+        )
+
+    @router.get("/runs/{run_id}", response_class=HTMLResponse)
+    def run(run_id: str) -> HTMLResponse:
+        """One Airflow run's expectations (the plugin links it from each DAG run)."""
+        try:
+            rows = results.run_results(settings, run_id)
+        except results.WarehouseBusy as exc:
+            return _busy("../", exc)
+        return _page("run.html", root="../", run_id=run_id, rows=rows)
+
+    @router.get("/tfdv/", response_class=HTMLResponse)
+    def tfdv_list() -> HTMLResponse:
+        return _page("tfdv.html", root="../", reports=results.tfdv_reports(settings))
+
+    @router.get("/tfdv/{path:path}")
+    def tfdv_file(path: str) -> Response:
+        return _serve(settings.reports_dir / "tfdv", path, what="TFDV report", mount="tfdv")
+
+    @router.get("/dbt-docs/{path:path}")
+    def dbt_docs(path: str) -> Response:
+        return _serve(settings.reports_dir / "dbt-docs", path, what="dbt docs", mount="dbt-docs")
+
+    @router.get("/data-docs/{path:path}")
+    def data_docs(path: str) -> Response:
+        return _serve(
+            settings.data_docs_dir, path, what="GX Data Docs", mount="data-docs", rewrite=True
+        )
+
+
+def _serve(root: Path, path: str, *, what: str, mount: str, rewrite: bool = False) -> Response:
+    """A file under ``root``; never one outside it (``..``, absolute paths, symlinks out)."""
+    depth = path.count("/")  # folders between the mount and the file
+    app_root = "../" * (depth + 1)
+    if path == "" or path.endswith("/"):
+        path += "index.html"
+    root = root.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        return _page("missing.html", root=app_root, what=what, path=path, status_code=404)
+    if target.is_dir():
+        return RedirectResponse(f"{target.name}/", status_code=307)
+    if not target.is_file():
+        return _page("missing.html", root=app_root, what=what, path=path, status_code=404)
+    media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if rewrite and target.suffix in (".html", ".css"):
+        site_root = "../" * depth
+        text = rewrite_data_docs(
+            target.read_text(encoding="utf-8"), app_root=app_root, site_root=site_root
+        )
+        return Response(text, media_type=media_type)
+    return Response(target.read_bytes(), media_type=media_type)
