@@ -88,12 +88,16 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from notiflow import airflow_local, simulator
+    from notiflow.dbt import run_dbt
 
     today = dt.datetime.now(dt.UTC).date()
     # History up to the day before yesterday; the scheduler lands yesterday itself.
     history_start = today - dt.timedelta(days=args.history_days + 1)
     print(f"==> simulating {args.history_days} days of history from {history_start}", flush=True)
     simulator.simulate(settings, history_start, args.history_days)
+    # the daily DAG builds only the day it lands: the history's features are built once here
+    print("==> building the history's features (dbt build)", flush=True)
+    run_dbt(settings, ["build", "--quiet"])
     print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)

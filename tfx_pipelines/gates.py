@@ -20,6 +20,7 @@ from tfx.utils import io_utils
 
 from notiflow import registry
 from notiflow.settings import Settings
+from tfx_pipelines.components.duckdb_example_gen import TRAIN_SPLIT
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
 REPORTED_METRICS = (
@@ -52,23 +53,84 @@ def read_anomalies(anomalies_artifact: types.Artifact) -> dict[str, anomalies_pb
     return result
 
 
+def anomaly_kind(reason: anomalies_pb2.AnomalyInfo.Reason, split: str) -> str:
+    """Kind of an anomaly: "schema", "skew" (training vs serving) or "drift" (vs previous span).
+
+    TFDV reports both comparisons with the same COMPARATOR_* reason types; its text
+    says which pair was compared. The validator measures skew on the training split
+    only, which decides when the text does not.
+    """
+    if not anomalies_pb2.AnomalyInfo.Type.Name(reason.type).startswith("COMPARATOR_"):
+        return "schema"
+    text = f"{reason.short_description} {reason.description}"
+    if "training and serving" in text:
+        return "skew"
+    if "previous" in text:
+        return "drift"
+    return "skew" if split == TRAIN_SPLIT else "drift"
+
+
+_KIND_LABELS = {
+    "schema": "",
+    "skew": " (training/serving skew: training window vs evaluation day)",
+    "drift": " (drift: evaluation day vs the previous span)",
+}
+
+
+def _reason_text(reason: anomalies_pb2.AnomalyInfo.Reason) -> str:
+    return f"{reason.short_description}: {reason.description}".strip(": ")
+
+
 def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
-    """One line per anomalous feature (and dataset-level anomaly), with the reason."""
+    """One line per anomalous feature (and dataset-level anomaly), with the reason.
+
+    Drift and skew lines say which data were compared; TFDV's text gives the measured
+    distance and the schema's threshold.
+    """
     lines = []
     for split, anomalies in sorted(anomalies_by_split.items()):
         for feature, info in sorted(anomalies.anomaly_info.items()):
-            reasons = (
-                "; ".join(
-                    f"{r.short_description}: {r.description}".strip(": ") for r in info.reason
-                )
-                or f"{info.short_description}: {info.description}"
-            )
-            lines.append(f"[{split}] feature {feature!r}: {reasons}")
+            if info.reason:
+                kinds = {anomaly_kind(r, split) for r in info.reason}
+                reasons = "; ".join(_reason_text(r) for r in info.reason)
+            else:
+                kinds, reasons = {"schema"}, f"{info.short_description}: {info.description}"
+            label = "".join(_KIND_LABELS[k] for k in sorted(kinds))
+            lines.append(f"[{split}] feature {feature!r}{label}: {reasons}")
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
-            reasons = "; ".join(f"{r.short_description}: {r.description}" for r in info.reason)
-            lines.append(f"[{split}] dataset: {reasons or info.description}")
+            kinds = {anomaly_kind(r, split) for r in info.reason} or {"schema"}
+            label = "".join(_KIND_LABELS[k] for k in sorted(kinds))
+            reasons = "; ".join(_reason_text(r) for r in info.reason)
+            lines.append(f"[{split}] dataset{label}: {reasons or info.description}")
     return lines
+
+
+def drift_skew_measurements(
+    anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
+) -> list[dict[str, Any]]:
+    """Every drift/skew distance TFDV measured (anomalous or not), with its threshold."""
+    rows = []
+    for split, anomalies in sorted(anomalies_by_split.items()):
+        for info in anomalies.drift_skew_info:
+            feature = ".".join(info.path.step)
+            for kind, measurements in (
+                ("drift", info.drift_measurements),
+                ("skew", info.skew_measurements),
+            ):
+                for m in measurements:
+                    rows.append(
+                        {
+                            "kind": kind,
+                            "split": split,
+                            "feature": feature,
+                            "measure": type(m).Type.Name(m.type).lower(),
+                            "value": m.value,
+                            "threshold": m.threshold,
+                            "exceeded": m.value > m.threshold,
+                        }
+                    )
+    return rows
 
 
 def check_anomalies(anomalies_artifact: types.Artifact) -> list[str]:

@@ -7,7 +7,10 @@
 All nodes run with the same ``--run-id`` (and ``--end-ds``) form one TFX pipeline run in
 ML Metadata (see ``tfx_pipelines.node_runner``). After the node, gates turn TFX's
 artifacts into task outcomes:
-- ExampleValidator: any anomaly fails the task, naming each feature and the reason;
+- ExampleValidator: writes the TFDV report (``<reports_dir>/tfdv/<pipeline>/<run>/``),
+  prints every drift/skew distance against its threshold, and any anomaly (schema,
+  drift between spans, training/serving skew) fails the task, naming each feature
+  and the reason;
 - Evaluator: prints whether the model was blessed, why not, and metrics by slice;
 - Pusher: appends a registry record when a model was pushed; when the model was not
   blessed it says that nothing was pushed and why, and still succeeds (keeping the
@@ -30,13 +33,17 @@ from pathlib import Path
 
 from absl import logging
 from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto.orchestration import pipeline_pb2
+from tfx.types import artifact_utils
 
 from notiflow import registry
 from notiflow.settings import Settings, get_settings
-from tfx_pipelines import gates, node_runner, tf_compat
+from tfx_pipelines import gates, node_runner, tf_compat, tfdv_report
+from tfx_pipelines.components import data_validator
 from tfx_pipelines.components.duckdb_example_gen import span_of
 from tfx_pipelines.engagement import pipeline as engagement_pipeline
 
@@ -52,7 +59,13 @@ EXIT_GATE = 3
 # The graph does not depend on the day; --print-graph compiles with this one.
 _GRAPH_END_DS = datetime.date(2000, 1, 1)
 
-_EXAMPLE_VALIDATOR = "tfx.components.example_validator.component.ExampleValidator"
+# ExampleValidator nodes: TFX's, and DataValidator (schema + drift + skew).
+_EXAMPLE_VALIDATORS = frozenset(
+    {
+        "tfx.components.example_validator.component.ExampleValidator",
+        "tfx_pipelines.components.data_validator.component.DataValidator",
+    }
+)
 _EVALUATOR = "tfx.components.evaluator.component.Evaluator"
 _PUSHER = "tfx.components.pusher.component.Pusher"
 
@@ -168,7 +181,7 @@ def _check_upstream_gates(run: _Run) -> None:
     """
     for upstream in sorted(run.node.upstream_nodes):
         node = node_runner.find_node(run.ir, upstream)
-        if node.node_info.type.name != _EXAMPLE_VALIDATOR:
+        if node.node_info.type.name not in _EXAMPLE_VALIDATORS:
             continue
         done = run.done(upstream)
         if done is not None:
@@ -179,8 +192,65 @@ def _check_upstream_gates(run: _Run) -> None:
 
 
 def _after_example_validator(run: _Run, result: node_runner.NodeExecution) -> None:
-    gates.check_anomalies(result.outputs["anomalies"][0])
+    anomalies_artifact = result.outputs["anomalies"][0]
+    try:
+        report = _write_tfdv_report(run, anomalies_artifact)
+        print(f"ExampleValidator: TFDV report written to {report / 'index.html'}")
+    except Exception as error:  # noqa: BLE001 - a broken report must not hide the verdict
+        logging.exception("TFDV report not written")
+        print(f"ExampleValidator: WARNING: TFDV report not written: {error}")
+    by_split = gates.read_anomalies(anomalies_artifact)
+    previous = _previous_span_ds(run, anomalies_artifact)
+    print(
+        "ExampleValidator: drift measured against the previous span "
+        + (f"{previous}" if previous else "(none found: drift not checked)")
+    )
+    for m in gates.drift_skew_measurements(by_split):
+        print(
+            f"  {m['kind']} {m['feature']}: {m['measure']} {m['value']:.4g} "
+            f"(threshold {m['threshold']:.4g}){'  ABOVE THRESHOLD' if m['exceeded'] else ''}"
+        )
+    gates.check_anomalies(anomalies_artifact)
     print(f"ExampleValidator: no anomalies in run {run.run_id}")
+
+
+def _previous_span_ds(run: _Run, anomalies_artifact: types.Artifact) -> datetime.date | None:
+    """The day whose statistics the validator measured drift against, if any."""
+    key = data_validator.PREVIOUS_STATISTICS_ID_PROPERTY
+    if not anomalies_artifact.has_custom_property(key):
+        return None
+    statistics_id = anomalies_artifact.get_int_custom_property(key)
+    if statistics_id < 0:
+        return None
+    with metadata.Metadata(run.config) as m:
+        span = data_validator.statistics_span(m.store, statistics_id)
+    return None if span is None else datetime.date(1970, 1, 1) + datetime.timedelta(days=span)
+
+
+def _write_tfdv_report(run: _Run, anomalies_artifact: types.Artifact) -> Path:
+    """The run's TFDV report under ``<reports_dir>/tfdv/<pipeline>/<pipeline run id>/``."""
+    statistics_gen = run.done(run.producer("statistics"))
+    if statistics_gen is None:
+        raise node_runner.NodeRunError("the validator's StatisticsGen has no execution in this run")
+    stats_artifact = statistics_gen.outputs["statistics"][0]
+    statistics = {
+        split: stats_artifact_utils.load_statistics(stats_artifact, split).proto()
+        for split in artifact_utils.decode_split_names(stats_artifact.split_names)
+    }
+    out_dir = tfdv_report.report_dir(
+        run.settings.reports_dir, run.pipeline_name, run.pipeline_run_id
+    )
+    return tfdv_report.write_report(
+        out_dir,
+        pipeline=run.pipeline_name,
+        run_id=run.run_id,
+        pipeline_run_id=run.pipeline_run_id,
+        eval_ds=run.end_ds,
+        training_days=run.settings.training_days,
+        statistics=statistics,
+        anomalies=gates.read_anomalies(anomalies_artifact),
+        previous_span_ds=_previous_span_ds(run, anomalies_artifact),
+    )
 
 
 def _after_evaluator(run: _Run, result: node_runner.NodeExecution) -> None:
@@ -223,7 +293,7 @@ def _after_pusher(run: _Run, result: node_runner.NodeExecution) -> bool:
 
 # Gates by node type; a gate returns whether a model was pushed (Pusher) or None.
 _GATES: dict[str, Callable[[_Run, node_runner.NodeExecution], bool | None]] = {
-    _EXAMPLE_VALIDATOR: _after_example_validator,
+    **{validator: _after_example_validator for validator in _EXAMPLE_VALIDATORS},
     _EVALUATOR: _after_evaluator,
     _PUSHER: _after_pusher,
 }

@@ -15,6 +15,7 @@ import pytest
 
 from expectations.results import latest_results
 from notiflow import airflow_local, simulator, warehouse
+from notiflow.dbt import run_dbt
 from notiflow.orchestration import load_pipeline_graph, task_environment
 from notiflow.settings import Settings
 
@@ -39,6 +40,7 @@ def env(tmp_path_factory):
     today = dt.datetime.now(dt.UTC).date()
     # history up to the day before yesterday; the scheduler's first run lands yesterday
     simulator.simulate(settings, today - dt.timedelta(days=HISTORY_DAYS + 1), HISTORY_DAYS)
+    run_dbt(settings, ["build", "--quiet"])  # the history's features; daily runs add one day
     airflow_local.start(settings)
     try:
         api = airflow_local.ApiClient(settings)

@@ -19,17 +19,19 @@ TABLE = "marts.ml_engagement_examples"
 CHANNELS = ("push", "email", "in_app")
 PLATFORMS = ("ios", "android", "web")
 COUNTRIES = ("US", "GB", "DE", "FR", "BR", "IN", "JP", "CA")
+# A subset of the simulator's topics (notiflow/simulator/world.py): the curated schema
+# lists those as the pin_topic domain.
 TOPICS = (
-    "recipes",
+    "food",
     "travel",
     "fashion",
     "diy",
     "fitness",
-    "home",
+    "home_decor",
     "art",
     "beauty",
     "tech",
-    "garden",
+    "gardening",
     "pets",
     "quotes",
 )

@@ -3,11 +3,12 @@
 A synthetic mart of 8 days x 375 rows (7 training days + the evaluation day). The first
 run blesses and pushes (no baseline yet); a second run with an unreachable AUC floor
 compares against that model and must push nothing; a run on a broken evaluation day
-must stop at ExampleValidator.
+must stop at ExampleValidator, and so must a day that drifted from the previous day's run.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -74,7 +75,13 @@ class Home:
         self.timings[label] = time.monotonic() - start
         return result
 
-    def node(self, node_id: str, run_id: str, expect_rc: int = 0) -> subprocess.CompletedProcess:
+    def node(
+        self,
+        node_id: str,
+        run_id: str,
+        expect_rc: int = 0,
+        end_ds: datetime.date = END_DS,
+    ) -> subprocess.CompletedProcess:
         result = self.run(
             node_id,
             "tfx_pipelines.run_component",
@@ -83,7 +90,7 @@ class Home:
             "--run-id",
             run_id,
             "--end-ds",
-            END_DS.isoformat(),
+            end_ds.isoformat(),
         )
         if result.returncode != expect_rc:
             pytest.fail(
@@ -111,6 +118,16 @@ class Home:
                 result[node_id] = [e for e in in_run if e.id in ids]
             assert sum(map(len, result.values())) == len(in_run), "executions of unknown nodes"
         return result
+
+    def tfdv_summary(self, run_id: str) -> dict:
+        path = (
+            self.settings.reports_dir
+            / "tfdv"
+            / "engagement"
+            / node_runner.sanitize_run_id(run_id)
+            / "summary.json"
+        )
+        return json.loads(path.read_text())
 
     @property
     def model_dir(self) -> Path:
@@ -163,6 +180,14 @@ def test_first_run_blesses_pushes_and_serves(first_run: dict) -> None:
     err = first_run["empty_eval"].stderr
     assert "split is empty" in err and TABLE in err and f"[{END_DS}, {END_DS}]" in err
     _assert_one_complete_execution_per_node(home, FIRST_RUN)
+
+    # No earlier span: drift is not checked, skew is, and the report says it passed.
+    validator = first_run["outputs"][engagement.EXAMPLE_VALIDATOR].stdout
+    assert "(none found: drift not checked)" in validator
+    assert "skew channel: l_infty" in validator and "TFDV report written to" in validator
+    summary = home.tfdv_summary(FIRST_RUN)
+    assert summary["status"] == "pass" and summary["anomaly_count"] == 0
+    assert summary["eval_ds"] == END_DS.isoformat() and summary["run_id"] == FIRST_RUN
 
     evaluator = first_run["outputs"][engagement.EVALUATOR].stdout
     assert "model BLESSED" in evaluator
@@ -247,8 +272,47 @@ def test_anomalous_eval_day_stops_the_run(tmp_path: Path) -> None:
     assert "[eval] feature 'channel'" in validator.stderr
     assert "sms" in validator.stderr
     assert "[eval] feature 'platform'" in validator.stderr
-    assert "[train]" not in validator.stderr.split("ERROR:")[-1]
+    # The training window itself is valid; what the train split reports is its skew
+    # against the broken day (an unseen 'sms' share is far above the threshold).
+    train_lines = [
+        line for line in validator.stderr.split("ERROR:")[-1].splitlines() if "[train]" in line
+    ]
+    assert train_lines and all("training/serving skew" in line for line in train_lines)
+    assert any("'channel'" in line for line in train_lines)
+    # The report is written when validation fails too.
+    summary = home.tfdv_summary(run_id)
+    assert summary["status"] == "fail" and summary["anomaly_count"] >= 3
 
     transform = home.node(engagement.TRANSFORM, run_id, expect_rc=run_component.EXIT_GATE)
     assert "upstream ExampleValidator failed its gate" in transform.stderr
     assert home.executions(run_id)[engagement.TRANSFORM] == []
+
+
+def test_drift_between_consecutive_spans_stops_the_run(tmp_path: Path) -> None:
+    """Day D-1's run records its statistics; day D's run measures drift against them."""
+    home = Home(tmp_path / "home")
+    previous_day = END_DS - datetime.timedelta(days=1)
+    history = synthetic_examples(days_before(END_DS, TRAINING_DAYS + 1), 60, seed=7)
+    # The evaluation day: the volume policy moved everything to push at night.
+    shifted = synthetic_examples([END_DS], 60, seed=8)
+    shifted["channel"] = "push"
+    shifted["local_send_hour"] = shifted["local_send_hour"] % 3 + 1
+    write_warehouse(home.settings.warehouse_path, history)
+    write_warehouse(home.settings.warehouse_path, shifted)
+
+    for node_id in (engagement.EXAMPLE_GEN, engagement.STATISTICS_GEN):
+        home.node(node_id, "day_before", end_ds=previous_day)
+    run_id = "day_of_drift"
+    for node_id in NODES[: NODES.index(engagement.EXAMPLE_VALIDATOR)]:
+        home.node(node_id, run_id)
+    validator = home.node(engagement.EXAMPLE_VALIDATOR, run_id, expect_rc=run_component.EXIT_GATE)
+
+    assert f"drift measured against the previous span {previous_day}" in validator.stdout
+    assert "drift channel: l_infty" in validator.stdout and "ABOVE THRESHOLD" in validator.stdout
+    error = validator.stderr.split("ERROR:")[-1]
+    assert "[eval] feature 'channel' (drift: evaluation day vs the previous span)" in error
+    assert "[eval] feature 'local_send_hour' (drift" in error
+    assert "above the threshold" in error
+    summary = home.tfdv_summary(run_id)
+    assert summary["status"] == "fail"
+    assert summary["drift_baseline_ds"] == previous_day.isoformat()

@@ -73,8 +73,8 @@ def transformed_label_key() -> str:
 def example_columns() -> tuple[str, ...]:
     """Columns ExampleGen selects from the warehouse, in a stable order.
 
-    Keys such as ``ds`` or ``notification_id`` are left out on purpose: the schema is
-    inferred from the training days, so the evaluation day's new ``ds`` value would be
-    an anomaly in every run.
+    Keys such as ``ds`` or ``notification_id`` are left out on purpose: they are not
+    features, and the curated schema (``schema/schema.pbtxt``) lists exactly these
+    columns (a test keeps the two consistent).
     """
     return FEATURE_KEYS + (LABEL_KEY,)

@@ -18,13 +18,12 @@ from ml_metadata.proto import metadata_store_pb2
 # extensions (AI Platform clients), ~3 s per component process for nothing.
 from tfx.components import (
     Evaluator,
-    ExampleValidator,
     Pusher,
-    SchemaGen,
     StatisticsGen,
     Trainer,
     Transform,
 )
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
@@ -33,8 +32,13 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
+from tfx_pipelines.components.data_validator import (
+    DataValidator,
+    PreviousSpanStatisticsStrategy,
+)
 from tfx_pipelines.components.duckdb_example_gen import (
     EVAL_SPLIT,
+    TRAIN_SPLIT,
     duckdb_example_gen,
     span_of,
     time_split_input_config,
@@ -44,12 +48,16 @@ from tfx_pipelines.engagement import constants, features
 PIPELINE_NAME = "engagement"
 MODEL_NAME = "engagement"
 SOURCE_TABLE = "marts.ml_engagement_examples"
+# The curated schema (types, domains, ranges, environments, drift and skew thresholds);
+# see schema/README.md for how it was derived and how to change it.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
 
 # Node ids (the Airflow task ids). Fixed here, not derived from class names, so that
 # swapping DuckDB for BigQuery keeps the graph and the MLMD history of each node.
 EXAMPLE_GEN = "ExampleGen"
 STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "SchemaGen"
+SCHEMA_GEN = "SchemaGen"  # an ImportSchemaGen of SCHEMA_FILE; the id is kept for Airflow
+PREVIOUS_STATISTICS_RESOLVER = "PreviousSpanStatisticsResolver"
 EXAMPLE_VALIDATOR = "ExampleValidator"
 TRANSFORM = "Transform"
 TRAINER = "Trainer"
@@ -131,8 +139,10 @@ def create_pipeline(
     source_table: str = SOURCE_TABLE,
     warehouse_target: str = "duckdb",
 ) -> tfx_pipeline.Pipeline:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
-    Trainer -> latest blessed model Resolver -> Evaluator -> Pusher.
+    """ExampleGen -> StatisticsGen -> SchemaGen (ImportSchemaGen of the curated schema)
+    -> previous span statistics Resolver -> ExampleValidator (DataValidator: schema,
+    drift, skew) -> Transform -> Trainer -> latest blessed model Resolver -> Evaluator
+    -> Pusher.
 
     ``end_ds`` is the evaluation day; training uses the ``training_days`` days before.
     ``warehouse_target="bigquery"`` reads ``source_table`` (``project.dataset.table``)
@@ -161,17 +171,35 @@ def create_pipeline(
 
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
 
-    # The schema is inferred from the training days only, so ExampleValidator checks
-    # the evaluation day against it: a new category, a missing feature or a changed
-    # type on the newest day is an anomaly (inferred from both splits it never would be).
-    schema_gen = SchemaGen(
-        statistics=statistics_gen.outputs["statistics"],
-        infer_feature_shape=True,
-        exclude_splits=[EVAL_SPLIT],
-    ).with_id(SCHEMA_GEN)
+    # The curated schema is checked in (ImportSchemaGen copies it into the run), so a
+    # change in the data can never quietly change what is "valid". It has no inputs;
+    # the explicit upstream keeps the pipeline one chain (one MLMD writer at a time).
+    schema_gen = ImportSchemaGen(schema_file=SCHEMA_FILE).with_id(SCHEMA_GEN)
+    schema_gen.add_upstream_node(statistics_gen)
 
-    example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    # Statistics of the latest earlier span (yesterday's run, when runs are daily): the
+    # validator measures the evaluation day's drift against that run's evaluation day.
+    previous_statistics = Resolver(
+        strategy_class=PreviousSpanStatisticsStrategy,
+        config={"span": span_of(end_ds)},
+        statistics=Channel(
+            type=standard_artifacts.ExampleStatistics,
+            producer_component_id=STATISTICS_GEN,
+            output_key="statistics",
+        ),
+    ).with_id(PREVIOUS_STATISTICS_RESOLVER)
+    previous_statistics.add_upstream_node(schema_gen)
+
+    # Every split against the schema, plus drift (eval day vs the previous span's eval
+    # day) and training/serving skew (train window vs eval day), with the schema's
+    # thresholds. Any anomaly fails the run (the gate in run_component).
+    example_validator = DataValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        previous_statistics=previous_statistics.outputs["statistics"],
+        training_split=TRAIN_SPLIT,
+        serving_split=EVAL_SPLIT,
+        environment="TRAINING",
     ).with_id(EXAMPLE_VALIDATOR)
 
     transform = Transform(
@@ -227,6 +255,7 @@ def create_pipeline(
             example_gen,
             statistics_gen,
             schema_gen,
+            previous_statistics,
             example_validator,
             transform,
             trainer,
