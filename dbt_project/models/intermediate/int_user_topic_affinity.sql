@@ -6,28 +6,31 @@
 -- A daily run builds today's and tomorrow's snapshots.
 with
 
-as_of_days as (
-    {{ date_spine(build_start(), build_end(lead_days=1)) }}
-),
-
 activity as (
     select * from {{ ref('int_user_topic_activity_daily') }}
     where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
 ),
 
+ages as (
+    {{ integer_series(28, 'age_days') }}
+),
+
+-- each day's activity counts for the 28 as-of days after it (an equi-expansion rather
+-- than a range join, which is far cheaper at scale)
 windowed as (
     select
         activity.user_id,
         activity.topic,
-        as_of_days.ds,
-        {{ days_between('activity.ds', 'as_of_days.ds') }} - 1 as age_days,
+        {{ add_days('activity.ds', 'ages.age_days + 1') }} as ds,
+        ages.age_days,
         activity.engagement_weight,
         activity.notification_sends,
         activity.notification_opens
-    from as_of_days
-    inner join activity
-        on activity.ds < as_of_days.ds
-        and activity.ds >= {{ add_days('as_of_days.ds', -28) }}
+    from activity
+    cross join ages
+    where
+        {{ add_days('activity.ds', 'ages.age_days + 1') }}
+        between {{ build_start() }} and {{ build_end(lead_days=1) }}
 ),
 
 decayed as (
