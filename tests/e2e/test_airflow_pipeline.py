@@ -103,9 +103,10 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     assert result["auc"] >= settings.auc_floor
 
 
-# fault -> (the task that stops it, table, column, rule). Faults run in this order on
-# consecutive days after the scheduled day; volume_drop first, so that its reference
-# week is clean.
+# fault -> (the task that stops it, table, column, rule). Every drill lands today (the
+# scheduler never starts a run dated in the future), one after the other, as runs with
+# distinct logical times of the same day; volume_drop first, so that its reference week
+# is the clean history.
 ROW_COUNT = "expect_table_row_count_to_be_between"
 NOT_NULL, UNIQUE = "expect_column_values_to_not_be_null", "expect_column_values_to_be_unique"
 BETWEEN = "expect_column_values_to_be_between"
@@ -140,12 +141,13 @@ def _downstream_state(settings: Settings) -> dict[str, object]:
 def test_fault_is_stopped_by_its_gate_and_nothing_downstream_changes(env, fault):
     settings, api, today, _, _ = env
     stopper, table, column, rule = FAULT_MATRIX[fault]
-    day = today + dt.timedelta(days=list(FAULT_MATRIX).index(fault))
+    day = today
+    logical_time = f"{day}T00:00:{list(FAULT_MATRIX).index(fault):02d}Z"
     training_runs_before = {r["dag_run_id"] for r in api.dag_runs(TRAINING)}
     downstream_before = _downstream_state(settings)
     assert any(key.startswith("marts.") for key in downstream_before)
 
-    run_id = api.trigger(DAILY, f"{day}T00:00:00Z", conf={"inject_fault": fault})
+    run_id = api.trigger(DAILY, logical_time, conf={"inject_fault": fault})
     daily = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
     states = _states(api, DAILY, run_id)
     assert daily["state"] == "failed"
