@@ -13,8 +13,9 @@ user_offsets as (
 deduplicated as (
     select *
     from source
-    -- loggers may deliver an event twice; keep one per key
-    qualify row_number() over (partition by event_id order by event_ts) = 1
+    -- loggers may deliver an event twice within a day's load; keep one per key (partitioning
+    -- by ds too lets a filter on ds reach the raw table instead of deduplicating all days)
+    qualify row_number() over (partition by ds, event_id order by event_ts) = 1
 ),
 
 renamed as (

@@ -13,8 +13,9 @@ renamed as (
         cast(event_ts as timestamp) as event_at,
         cast(ds as date) as ds
     from source
-    -- loggers may deliver an event twice; keep one per key
-    qualify row_number() over (partition by event_id order by event_ts) = 1
+    -- loggers may deliver an event twice within a day's load; keep one per key (partitioning
+    -- by ds too lets a filter on ds reach the raw table instead of deduplicating all days)
+    qualify row_number() over (partition by ds, event_id order by event_ts) = 1
 )
 
 select * from renamed

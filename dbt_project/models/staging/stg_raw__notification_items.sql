@@ -11,8 +11,9 @@ renamed as (
         pin_id,
         cast(ds as date) as ds
     from source
-    -- loggers may deliver a row twice; keep one per key
-    qualify row_number() over (partition by notification_id, position order by pin_id) = 1
+    -- loggers may deliver a row twice within a day's load; keep one per key (partitioning
+    -- by ds too lets a filter on ds reach the raw table instead of deduplicating all days)
+    qualify row_number() over (partition by ds, notification_id, position order by pin_id) = 1
 )
 
 select * from renamed

@@ -13,8 +13,9 @@ user_offsets as (
 deduplicated as (
     select *
     from source
-    -- loggers may deliver a row twice; keep one per key
-    qualify row_number() over (partition by notification_id order by sent_ts) = 1
+    -- loggers may deliver a row twice within a day's load; keep one per key (partitioning
+    -- by ds too lets a filter on ds reach the raw table instead of deduplicating all days)
+    qualify row_number() over (partition by ds, notification_id order by sent_ts) = 1
 ),
 
 renamed as (
