@@ -85,19 +85,19 @@ cold_start_candidates as (
     )
 ),
 
-recently_sent as (
-    select distinct items.user_id, items.pin_id, as_of.ds
-    from {{ ref('int_notification_items') }} as items
-    inner join (select distinct ds from eligible_users) as as_of
-        on items.ds < as_of.ds and items.ds >= {{ add_days('as_of.ds', -exclusion_days) }}
+-- what each user was sent or saved lately, one row per (user, pin, day)
+recent_sends as (
+    select distinct user_id, pin_id, ds as sent_ds
+    from {{ ref('int_notification_items') }}
+    where ds between {{ add_days(build_start(lookback_days=-1), -exclusion_days) }} and {{ build_end() }}
 ),
 
-recently_saved as (
-    select distinct events.user_id, events.pin_id, as_of.ds
-    from {{ ref('stg_raw__engagement_events') }} as events
-    inner join (select distinct ds from eligible_users) as as_of
-        on events.ds < as_of.ds and events.ds >= {{ add_days('as_of.ds', -exclusion_days) }}
-    where events.event_type = 'save'
+recent_saves as (
+    select distinct user_id, pin_id, ds as saved_ds
+    from {{ ref('stg_raw__engagement_events') }}
+    where
+        event_type = 'save'
+        and ds between {{ add_days(build_start(lookback_days=-1), -exclusion_days) }} and {{ build_end() }}
 ),
 
 candidates as (
@@ -125,15 +125,24 @@ scored as (
     from candidates
     inner join eligible_users
         on candidates.user_id = eligible_users.user_id and candidates.ds = eligible_users.ds
-    left join recently_sent
-        on candidates.user_id = recently_sent.user_id
-        and candidates.pin_id = recently_sent.pin_id
-        and candidates.ds = recently_sent.ds
-    left join recently_saved
-        on candidates.user_id = recently_saved.user_id
-        and candidates.pin_id = recently_saved.pin_id
-        and candidates.ds = recently_saved.ds
-    where recently_sent.pin_id is null and recently_saved.pin_id is null
+    -- equality on (user, pin) first, then the window: a hash join, not a range join
+    where
+        not exists (
+            select 1 from recent_sends
+            where
+                recent_sends.user_id = candidates.user_id
+                and recent_sends.pin_id = candidates.pin_id
+                and recent_sends.sent_ds < candidates.ds
+                and recent_sends.sent_ds >= {{ add_days('candidates.ds', -exclusion_days) }}
+        )
+        and not exists (
+            select 1 from recent_saves
+            where
+                recent_saves.user_id = candidates.user_id
+                and recent_saves.pin_id = candidates.pin_id
+                and recent_saves.saved_ds < candidates.ds
+                and recent_saves.saved_ds >= {{ add_days('candidates.ds', -exclusion_days) }}
+        )
 ),
 
 ranked as (
