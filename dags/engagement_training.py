@@ -10,8 +10,9 @@ DAG run share one TFX pipeline run in ML Metadata (its id is the Airflow run id)
 so any component can be retried alone. SchemaGen imports the curated schema checked
 in at `tfx_pipelines/engagement/schema/`; ExampleValidator (TFDV) fails on schema
 anomalies, on drift of key features against the previous day's statistics and on
-training/serving skew, and writes its report to `/reports/tfdv/`. The Evaluator blesses only a model above the AUC floor and no worse than the last
-blessed one, and the Pusher pushes only a blessed model.
+training/serving skew, and writes its report to `/reports/tfdv/`. The Evaluator
+blesses only a model above the AUC floor and no worse than the last blessed one, and
+the Pusher pushes only a blessed model.
 """
 
 from __future__ import annotations
