@@ -20,11 +20,16 @@
     {{ return(ds | string) }}
 {%- endmacro %}
 
+{#- SQL date expression of the first (`min`) or newest (`max`) day the raw layer holds. -#}
+{% macro landed_day_bound(bound) -%}
+    (select {{ bound }}(ds) from {{ ref('stg_raw__notifications') }})
+{%- endmacro %}
+
 {#- SQL date expression of the first day to build. -#}
 {% macro build_start(lookback_days=0) -%}
     {%- set ds = landed_day() -%}
     {%- if ds is none -%}
-        {{ add_days("(select min(ds) from " ~ ref('stg_raw__notifications') ~ ")", -lookback_days) }}
+        {{ add_days(landed_day_bound('min'), -lookback_days) }}
     {%- else -%}
         {{ add_days("cast('" ~ ds ~ "' as date)", -lookback_days) }}
     {%- endif -%}
@@ -34,7 +39,7 @@
 {% macro build_end(lead_days=0) -%}
     {%- set ds = landed_day() -%}
     {%- if ds is none -%}
-        {{ add_days("(select max(ds) from " ~ ref('stg_raw__notifications') ~ ")", lead_days) }}
+        {{ add_days(landed_day_bound('max'), lead_days) }}
     {%- else -%}
         {{ add_days("cast('" ~ ds ~ "' as date)", lead_days) }}
     {%- endif -%}

@@ -14,14 +14,18 @@ pytestmark = pytest.mark.idempotency
 
 DAYS = [START + dt.timedelta(days=i) for i in range(4)]
 WORLD = {"NOTIFLOW_SIM_USERS": "300", "NOTIFLOW_SIM_PINS": "60"}
+# Fewer retained candidate days than days built, so that retention is part of the proof.
+CANDIDATE_RETENTION_DAYS = 2
 
 
 def _settings(home) -> Settings:
     return Settings.load({"NOTIFLOW_HOME": str(home), **WORLD})
 
 
-def _daily_run(settings: Settings, day: dt.date) -> None:
-    run_dbt(settings, ["run", "--quiet", "--vars", f"{{ds: '{day}'}}"])
+def _run(settings: Settings, day: dt.date | None = None) -> None:
+    ds = f"ds: '{day}', " if day else ""
+    variables = f"{{{ds}candidate_retention_days: {CANDIDATE_RETENTION_DAYS}}}"
+    run_dbt(settings, ["run", "--quiet", "--vars", variables])
 
 
 def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
@@ -54,7 +58,7 @@ def _assert_same(expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFra
 def full_build(tmp_path_factory) -> dict[str, pd.DataFrame]:
     settings = _settings(tmp_path_factory.mktemp("full"))
     simulator.simulate(settings, DAYS[0], len(DAYS))
-    run_dbt(settings, ["run", "--quiet"])
+    _run(settings)
     return _tables(settings)
 
 
@@ -64,7 +68,7 @@ def day_by_day(tmp_path_factory) -> Settings:
     settings = _settings(tmp_path_factory.mktemp("daily"))
     for day in DAYS:
         simulator.simulate(settings, day, 1, new_world=day == DAYS[0])
-        _daily_run(settings, day)
+        _run(settings, day)
     return settings
 
 
@@ -72,9 +76,15 @@ def test_day_by_day_incremental_runs_equal_a_full_build(full_build, day_by_day):
     _assert_same(full_build, _tables(day_by_day))
 
 
+def test_only_the_newest_candidate_days_are_kept(full_build):
+    newest_landed = DAYS[-1]
+    kept = sorted(full_build["marts.ml_scoring_candidates"]["ds"].dt.date.unique())
+    assert kept == [newest_landed, newest_landed + dt.timedelta(days=1)]
+
+
 def test_rerunning_a_past_day_changes_nothing(full_build, day_by_day):
-    _daily_run(day_by_day, DAYS[1])
-    _daily_run(day_by_day, DAYS[-1])
+    _run(day_by_day, DAYS[1])
+    _run(day_by_day, DAYS[-1])
     _assert_same(full_build, _tables(day_by_day))
 
 

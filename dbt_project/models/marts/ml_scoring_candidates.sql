@@ -3,12 +3,19 @@
 -- their top-N pins: the most popular pins of the user's top topics by 28-day affinity
 -- (users without affinity get the most popular pins overall), minus pins recently sent
 -- to the user or saved by them. Ranked by (affinity + prior) x ln(2 + popularity).
+-- Candidates feed scoring only: the table keeps the days from the newest landed day + 1
+-- back var candidate_retention_days (older days are neither built nor kept).
 {%- set exclusion_days = var('candidate_exclusion_days') %}
+{%- set retained_from = add_days(landed_day_bound('max'), 2 - var('candidate_retention_days')) %}
+{%- set first_day = 'greatest(' ~ build_start(lookback_days=-1) ~ ', ' ~ retained_from ~ ')' %}
+{%- set last_day = build_end(lead_days=1) %}
+{{ config(post_hook="delete from {{ this }} where ds < "
+    ~ "{{ add_days(landed_day_bound('max'), 2 - var('candidate_retention_days')) }}") }}
 with
 
 user_features as (
     select * from {{ ref('user_features_daily') }}
-    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }}
+    where ds between {{ first_day }} and {{ last_day }}
 ),
 
 eligible_users as (
@@ -28,7 +35,7 @@ eligible_users as (
 user_topics as (
     select user_id, topic, ds, affinity_28d
     from {{ ref('int_user_topic_affinity') }}
-    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }} and affinity_28d > 0
+    where ds between {{ first_day }} and {{ last_day }} and affinity_28d > 0
     qualify row_number() over (
         partition by user_id, ds order by affinity_28d desc, topic
     ) <= {{ var('candidate_topics_per_user') }}
@@ -37,7 +44,7 @@ user_topics as (
 pins as (
     select pin_id, ds, topic, popularity_28d
     from {{ ref('pin_features_daily') }}
-    where {{ in_build_window('ds', lookback_days=-1, lead_days=1) }}
+    where ds between {{ first_day }} and {{ last_day }}
 ),
 
 top_pins_per_topic as (
@@ -89,7 +96,7 @@ cold_start_candidates as (
 recent_sends as (
     select distinct user_id, pin_id, ds as sent_ds
     from {{ ref('int_notification_items') }}
-    where ds between {{ add_days(build_start(lookback_days=-1), -exclusion_days) }} and {{ build_end() }}
+    where ds between {{ add_days(first_day, -exclusion_days) }} and {{ last_day }}
 ),
 
 recent_saves as (
@@ -97,7 +104,7 @@ recent_saves as (
     from {{ ref('stg_raw__engagement_events') }}
     where
         event_type = 'save'
-        and ds between {{ add_days(build_start(lookback_days=-1), -exclusion_days) }} and {{ build_end() }}
+        and ds between {{ add_days(first_day, -exclusion_days) }} and {{ last_day }}
 ),
 
 candidates as (
