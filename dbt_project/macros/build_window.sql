@@ -20,9 +20,10 @@
     {{ return(ds | string) }}
 {%- endmacro %}
 
-{#- SQL date expression of the first (`min`) or newest (`max`) day the raw layer holds. -#}
+{#- SQL date expression of the first (`min`) or newest (`max`) day the raw layer holds
+    (read from the source: the staging view would deduplicate every day to answer). -#}
 {% macro landed_day_bound(bound) -%}
-    (select {{ bound }}(ds) from {{ ref('stg_raw__notifications') }})
+    (select cast({{ bound }}(ds) as date) from {{ source('raw', 'notifications') }})
 {%- endmacro %}
 
 {#- SQL date expression of the first day to build. -#}
@@ -48,4 +49,10 @@
 {#- Predicate: `column` is a day this run builds. -#}
 {% macro in_build_window(column, lookback_days=0, lead_days=0) -%}
     {{ column }} between {{ build_start(lookback_days) }} and {{ build_end(lead_days) }}
+{%- endmacro %}
+
+{#- Join predicate: daily row `day` falls in the `days` days that end the day before
+    `as_of_day` (the point-in-time cut-off of an as-of snapshot). -#}
+{% macro in_days_before(day, as_of_day, days) -%}
+    {{ day }} between {{ add_days(as_of_day, -days) }} and {{ add_days(as_of_day, -1) }}
 {%- endmacro %}

@@ -82,16 +82,3 @@
 {% macro default__double_type() -%} double {%- endmacro %}
 
 {% macro bigquery__double_type() -%} float64 {%- endmacro %}
-
-{#- One row per integer 0 .. n - 1, in a column named `column`. -#}
-{% macro integer_series(n, column) -%}
-    {{ return(adapter.dispatch('integer_series', 'notiflow')(n, column)) }}
-{%- endmacro %}
-
-{% macro default__integer_series(n, column) -%}
-    select cast(unnest(range({{ n }})) as integer) as {{ column }}
-{%- endmacro %}
-
-{% macro bigquery__integer_series(n, column) -%}
-    select {{ column }} from unnest(generate_array(0, {{ n }} - 1)) as {{ column }}
-{%- endmacro %}

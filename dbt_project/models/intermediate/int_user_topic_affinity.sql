@@ -11,26 +11,22 @@ activity as (
     where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
 ),
 
-ages as (
-    {{ integer_series(28, 'age_days') }}
+as_of_days as (
+    {{ date_spine(build_start(), build_end(lead_days=1)) }}
 ),
 
--- each day's activity counts for the 28 as-of days after it (an equi-expansion rather
--- than a range join, which is far cheaper at scale)
+-- each day's activity counts for the as-of days in the 28 days after it
 windowed as (
     select
         activity.user_id,
         activity.topic,
-        {{ add_days('activity.ds', 'ages.age_days + 1') }} as ds,
-        ages.age_days,
+        as_of_days.ds,
+        {{ days_between('activity.ds', 'as_of_days.ds') }} - 1 as age_days,
         activity.engagement_weight,
         activity.notification_sends,
         activity.notification_opens
     from activity
-    cross join ages
-    where
-        {{ add_days('activity.ds', 'ages.age_days + 1') }}
-        between {{ build_start() }} and {{ build_end(lead_days=1) }}
+    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', 28) }}
 ),
 
 decayed as (

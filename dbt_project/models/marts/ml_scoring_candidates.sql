@@ -92,19 +92,11 @@ cold_start_candidates as (
     )
 ),
 
--- what each user was sent or saved lately, one row per (user, pin, day)
-recent_sends as (
-    select distinct user_id, pin_id, ds as sent_ds
-    from {{ ref('int_notification_items') }}
+-- pins sent to or saved by each user lately, one row per (user, pin, day)
+recent_interactions as (
+    select user_id, pin_id, ds as interaction_ds
+    from {{ ref('int_user_pin_daily') }}
     where ds between {{ add_days(first_day, -exclusion_days) }} and {{ last_day }}
-),
-
-recent_saves as (
-    select distinct user_id, pin_id, ds as saved_ds
-    from {{ ref('stg_raw__engagement_events') }}
-    where
-        event_type = 'save'
-        and ds between {{ add_days(first_day, -exclusion_days) }} and {{ last_day }}
 ),
 
 candidates as (
@@ -133,23 +125,14 @@ scored as (
     inner join eligible_users
         on candidates.user_id = eligible_users.user_id and candidates.ds = eligible_users.ds
     -- equality on (user, pin) first, then the window: a hash join, not a range join
-    where
-        not exists (
-            select 1 from recent_sends
-            where
-                recent_sends.user_id = candidates.user_id
-                and recent_sends.pin_id = candidates.pin_id
-                and recent_sends.sent_ds < candidates.ds
-                and recent_sends.sent_ds >= {{ add_days('candidates.ds', -exclusion_days) }}
-        )
-        and not exists (
-            select 1 from recent_saves
-            where
-                recent_saves.user_id = candidates.user_id
-                and recent_saves.pin_id = candidates.pin_id
-                and recent_saves.saved_ds < candidates.ds
-                and recent_saves.saved_ds >= {{ add_days('candidates.ds', -exclusion_days) }}
-        )
+    where not exists (
+        select 1 from recent_interactions
+        where
+            recent_interactions.user_id = candidates.user_id
+            and recent_interactions.pin_id = candidates.pin_id
+            and recent_interactions.interaction_ds < candidates.ds
+            and recent_interactions.interaction_ds >= {{ add_days('candidates.ds', -exclusion_days) }}
+    )
 ),
 
 ranked as (

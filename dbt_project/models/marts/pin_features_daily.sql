@@ -1,14 +1,15 @@
 -- As-of snapshot of every pin's features for day ds, from data up to the end of ds - 1:
--- popularity (organic and in notifications), age and creator stats. Only pins created
--- before ds appear. A daily run landing day D builds ds = D and ds = D + 1.
+-- popularity (organic and in notifications), age and creator stats, over windows of 7
+-- and 28 days that end the day before ds. Only pins created before ds appear. A daily
+-- run landing day D builds ds = D and ds = D + 1.
 with
 
 pins as (
     select * from {{ ref('stg_raw__pins') }}
 ),
 
-grid_days as (
-    {{ date_spine(add_days(build_start(), -28), build_end(lead_days=1)) }}
+as_of_days as (
+    {{ date_spine(build_start(), build_end(lead_days=1)) }}
 ),
 
 activity as (
@@ -16,48 +17,41 @@ activity as (
     where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
 ),
 
-grid as (
+-- each day's activity counts for the as-of days in the 28 days after it; days_back 1 is
+-- the day before the as-of day (the point-in-time cut-off)
+activity_by_as_of_day as (
     select
-        pins.pin_id,
-        grid_days.ds,
-        coalesce(activity.impression_count, 0) as impression_count,
-        coalesce(activity.closeup_count, 0) as closeup_count,
-        coalesce(activity.click_count, 0) as click_count,
-        coalesce(activity.save_count, 0) as save_count,
-        coalesce(activity.notification_send_count, 0) as notification_send_count,
-        coalesce(activity.notification_click_count, 0) as notification_click_count
-    from pins
-    inner join grid_days on cast(pins.created_at as date) <= grid_days.ds
-    left join activity on pins.pin_id = activity.pin_id and grid_days.ds = activity.ds
+        activity.*,
+        as_of_days.ds as as_of_ds,
+        {{ days_between('activity.ds', 'as_of_days.ds') }} as days_back
+    from activity
+    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', 28) }}
 ),
 
--- every window ends the day before ds (1 preceding): the point-in-time cut-off
 windowed as (
     select
         pin_id,
-        ds,
-        sum(impression_count) over last_7d as impressions_7d,
-        sum(closeup_count) over last_7d as closeups_7d,
-        sum(click_count) over last_7d as clicks_7d,
-        sum(save_count) over last_7d as saves_7d,
-        sum(closeup_count) over last_28d as closeups_28d,
-        sum(click_count) over last_28d as clicks_28d,
-        sum(save_count) over last_28d as saves_28d,
-        sum(notification_send_count) over last_7d as notification_sends_7d,
-        sum(notification_click_count) over last_7d as notification_clicks_7d
-    from grid
-    window
-        last_7d as (partition by pin_id order by ds rows between 7 preceding and 1 preceding),
-        last_28d as (partition by pin_id order by ds rows between 28 preceding and 1 preceding)
+        as_of_ds as ds,
+        sum(case when days_back <= 7 then impression_count else 0 end) as impressions_7d,
+        sum(case when days_back <= 7 then closeup_count else 0 end) as closeups_7d,
+        sum(case when days_back <= 7 then click_count else 0 end) as clicks_7d,
+        sum(case when days_back <= 7 then save_count else 0 end) as saves_7d,
+        sum(closeup_count) as closeups_28d,
+        sum(click_count) as clicks_28d,
+        sum(save_count) as saves_28d,
+        sum(case when days_back <= 7 then notification_send_count else 0 end) as notification_sends_7d,
+        sum(case when days_back <= 7 then notification_click_count else 0 end) as notification_clicks_7d
+    from activity_by_as_of_day
+    group by pin_id, as_of_ds
 ),
 
 snapshots as (
     select
-        windowed.pin_id,
-        windowed.ds,
+        pins.pin_id,
+        as_of_days.ds,
         pins.creator_id,
         pins.topic,
-        cast({{ days_between('pins.created_at', 'windowed.ds') }} as bigint) as pin_age_days,
+        cast({{ days_between('pins.created_at', 'as_of_days.ds') }} as bigint) as pin_age_days,
         cast(coalesce(windowed.impressions_7d, 0) as bigint) as impressions_7d,
         cast(coalesce(windowed.closeups_7d, 0) as bigint) as closeups_7d,
         cast(coalesce(windowed.clicks_7d, 0) as bigint) as clicks_7d,
@@ -75,11 +69,10 @@ snapshots as (
             + 3 * coalesce(windowed.saves_28d, 0)
             as {{ double_type() }}
         ) as popularity_28d
-    from windowed
-    inner join pins on windowed.pin_id = pins.pin_id
-    where
-        {{ in_build_window('windowed.ds', lead_days=1) }}
-        and cast(pins.created_at as date) < windowed.ds
+    -- pins exist from the day after their creation on
+    from pins
+    inner join as_of_days on cast(pins.created_at as date) < as_of_days.ds
+    left join windowed on pins.pin_id = windowed.pin_id and as_of_days.ds = windowed.ds
 ),
 
 creators as (
