@@ -48,19 +48,20 @@ opens as (
     group by user_id, cast(first_opened_at as date)
 ),
 
+-- an unsubscribe may come days after its notification: look the send up in the outcomes
+-- (every send of every day), dating the unsubscribe by its event
 unsubscribes as (
     select
-        notifications.user_id,
+        outcomes.user_id,
         events.ds,
         {%- for channel in channels %}
-        sum(case when notifications.channel = '{{ channel }}' then 1 else 0 end)
+        sum(case when outcomes.channel = '{{ channel }}' then 1 else 0 end)
             as {{ channel }}_unsubscribes{{ "," if not loop.last }}
         {%- endfor %}
     from {{ ref('stg_raw__notification_events') }} as events
-    inner join {{ ref('stg_raw__notifications') }} as notifications
-        on events.notification_id = notifications.notification_id
+    inner join outcomes on events.notification_id = outcomes.notification_id
     where events.event_type = 'unsubscribe' and {{ in_build_window('events.ds') }}
-    group by notifications.user_id, events.ds
+    group by outcomes.user_id, events.ds
 ),
 
 user_days as (

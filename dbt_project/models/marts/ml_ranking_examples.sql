@@ -31,7 +31,7 @@ affinity as (
 ),
 
 newest_landed_day as (
-    select max(ds) as ds from {{ ref('stg_raw__notifications') }}
+    select {{ landed_day_bound('max') }} as ds
 ),
 
 examples as (
