@@ -56,6 +56,23 @@ def timed_dbt(settings: Settings, args: list[str]) -> dict[str, float]:
     return {
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2),
+        **node_times(settings),
+    }
+
+
+def node_times(settings: Settings) -> dict[str, object]:
+    """Seconds dbt spent per kind of node in its last command, and its slowest nodes."""
+    results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
+    seconds: dict[str, float] = {}
+    for node in results:
+        kind = node["unique_id"].split(".")[0]
+        seconds[kind] = seconds.get(kind, 0.0) + node["execution_time"]
+    slowest = sorted(results, key=lambda node: node["execution_time"], reverse=True)[:5]
+    return {
+        "dbt_seconds_by_kind": {kind: round(s, 1) for kind, s in seconds.items()},
+        "slowest_nodes_s": {
+            node["unique_id"].split(".")[2]: round(node["execution_time"], 1) for node in slowest
+        },
     }
 
 

@@ -56,3 +56,41 @@
 {% macro in_days_before(day, as_of_day, days) -%}
     {{ day }} between {{ add_days(as_of_day, -days) }} and {{ add_days(as_of_day, -1) }}
 {%- endmacro %}
+
+{#-
+  A daily run's snapshots look 28 days back, into intermediate days earlier runs built.
+  On a warehouse whose intermediate layer lacks a landed day of that window (a fresh
+  warehouse with history, or a skipped day), a daily run would silently build features
+  without that history; refuse it instead (on-run-start), naming the missing days.
+-#}
+{% macro assert_history_built() -%}
+    {%- set ds = landed_day() -%}
+    {%- if not execute or ds is none or flags.WHICH not in ('run', 'build') -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set node = graph.nodes['model.notiflow.int_user_activity_daily'] -%}
+    {%- set activity = adapter.get_relation(node.database, node.schema, node.alias) -%}
+    {%- set window_start = add_days("cast('" ~ ds ~ "' as date)", -28) -%}
+    {%- set window_end = add_days("cast('" ~ ds ~ "' as date)", -1) -%}
+    {%- set missing_days -%}
+        select distinct cast(ds as date) as ds
+        from {{ source('raw', 'notifications') }}
+        where ds between {{ window_start }} and {{ window_end }}
+        {%- if activity is not none %}
+        except distinct
+        select distinct ds from {{ activity }}
+        where ds between {{ window_start }} and {{ window_end }}
+        {%- endif %}
+        order by 1
+    {%- endset -%}
+    {%- set missing = run_query(missing_days).columns[0].values() | map('string') | list -%}
+    {%- if missing -%}
+        {{ exceptions.raise_compiler_error(
+            "daily run for ds=" ~ ds ~ ": " ~ node.schema ~ "." ~ node.alias ~ " lacks landed day(s) "
+            ~ missing | join(', ') ~ " of the 28 days before it, so its features would miss that"
+            ~ " history; build them first with a full build (`dbt build` without --vars ds) or"
+            ~ " the daily runs of those days"
+        ) }}
+    {%- endif -%}
+    {{- return('') -}}
+{%- endmacro %}

@@ -94,3 +94,21 @@ def test_a_malformed_day_is_refused_before_anything_is_written(day_by_day):
     assert done.returncode != 0
     assert "var 'ds' must be a date YYYY-MM-DD, got '11/05/2026'" in done.stdout
     _assert_same(before, _tables(day_by_day))
+
+
+def test_a_daily_run_on_missing_history_is_refused(tmp_path):
+    """Landed days whose features were never built: the daily run names them and writes nothing."""
+    settings = _settings(tmp_path)
+    simulator.simulate(settings, DAYS[0], 3)
+    done = run_dbt(settings, ["run", "--vars", f"{{ds: '{DAYS[2]}'}}"], check=False, capture=True)
+    assert done.returncode != 0
+    assert (
+        f"daily run for ds={DAYS[2]}: intermediate.int_user_activity_daily lacks landed day(s) "
+        f"{DAYS[0]}, {DAYS[1]} of the 28 days before it"
+    ) in " ".join(done.stdout.split())
+    with warehouse.connect(settings, read_only=True) as con:
+        built = con.execute(
+            """select count(*) from information_schema.tables
+               where table_schema in ('intermediate', 'marts')"""
+        ).fetchone()[0]
+    assert built == 0
