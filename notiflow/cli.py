@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from notiflow.settings import Settings, get_settings
+from notiflow.settings import FEATURE_WINDOW_DAYS, Settings, get_settings
 
 DAILY_DAG = "daily_features"
 TRAINING_DAG = "engagement_training"
@@ -91,10 +91,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from notiflow.dbt import run_dbt
 
     today = dt.datetime.now(dt.UTC).date()
+    # enough history that every training day's feature windows are full
+    history_days = args.history_days or FEATURE_WINDOW_DAYS + settings.training_days
     # History up to the day before yesterday; the scheduler lands yesterday itself.
-    history_start = today - dt.timedelta(days=args.history_days + 1)
-    print(f"==> simulating {args.history_days} days of history from {history_start}", flush=True)
-    simulator.simulate(settings, history_start, args.history_days)
+    history_start = today - dt.timedelta(days=history_days + 1)
+    print(f"==> simulating {history_days} days of history from {history_start}", flush=True)
+    simulator.simulate(settings, history_start, history_days)
     # the daily DAG builds only the day it lands: the history's features are built once here
     print("==> building the history's features (dbt build)", flush=True)
     run_dbt(settings, ["build", "--quiet"])
@@ -194,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.set_defaults(func=cmd_airflow)
 
     demo = sub.add_parser("demo", help="simulate history and run the DAGs through Airflow")
-    demo.add_argument("--history-days", type=int, default=14)
+    demo.add_argument(
+        "--history-days",
+        type=int,
+        help="days of history to simulate (default: the 28-day feature warm-up + training_days)",
+    )
     demo.add_argument("--timeout", type=float, default=1800, help="seconds to wait per DAG run")
     demo.set_defaults(func=cmd_demo)
 

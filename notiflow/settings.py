@@ -20,6 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "NOTIFLOW_"
 WAREHOUSE_TARGETS = ("duckdb", "bigquery")
+# The longest feature window of the dbt marts (28-day counts, rates and affinities). A day's
+# features are complete only once this much history precedes it: training on the days
+# before would teach the model cold-start values serving never sees again (and the
+# ExampleValidator's skew check refuses such a window).
+FEATURE_WINDOW_DAYS = 28
 
 
 class SettingsError(ValueError):

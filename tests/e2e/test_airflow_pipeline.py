@@ -17,12 +17,12 @@ from expectations.results import latest_results
 from notiflow import airflow_local, simulator, warehouse
 from notiflow.dbt import run_dbt
 from notiflow.orchestration import load_pipeline_graph, task_environment
-from notiflow.settings import Settings
+from notiflow.settings import FEATURE_WINDOW_DAYS, Settings
 
 pytestmark = pytest.mark.e2e
 
 DAILY, TRAINING = "daily_features", "engagement_training"
-HISTORY_DAYS = 7
+TRAINING_DAYS = 7
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,15 @@ def env(tmp_path_factory):
             "NOTIFLOW_AIRFLOW_PORT": "18081",  # leave the demo's 8080 alone
             "NOTIFLOW_SIM_USERS": "1500",
             "NOTIFLOW_SIM_PINS": "200",
-            "NOTIFLOW_TRAINING_DAYS": str(HISTORY_DAYS),
+            "NOTIFLOW_TRAINING_DAYS": str(TRAINING_DAYS),
         }
     )
     today = dt.datetime.now(dt.UTC).date()
-    # history up to the day before yesterday; the scheduler's first run lands yesterday
-    simulator.simulate(settings, today - dt.timedelta(days=HISTORY_DAYS + 1), HISTORY_DAYS)
+    # history up to the day before yesterday; the scheduler's first run lands yesterday.
+    # It starts a feature warm-up before the training window, as production data does:
+    # a cold-start window skews against the evaluation day and training is refused.
+    history_days = FEATURE_WINDOW_DAYS + TRAINING_DAYS
+    simulator.simulate(settings, today - dt.timedelta(days=history_days + 1), history_days)
     run_dbt(settings, ["build", "--quiet"])  # the history's features; daily runs add one day
     airflow_local.start(settings)
     try:

@@ -77,7 +77,7 @@ def test_open_probability_follows_the_response_model():
 
 
 def test_default_world_lands_in_published_ranges(settings):
-    """The defaults (2000 users) over the demo's 15 days."""
+    """The defaults (2000 users) over 15 days."""
     simulator.simulate(settings, START, 15)
     figures = report.realism(settings)
     failed = [c for c in figures["checks"] if not c["ok"]]
