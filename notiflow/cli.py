@@ -86,20 +86,29 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from notiflow import airflow_local, simulator
+def seed_history(settings: Settings, today: dt.date, history_days: int | None = None) -> None:
+    """Simulate the history up to the day before yesterday (the scheduler lands yesterday
+    itself) and build its features once; the daily DAG then adds one day at a time.
+
+    By default the history is a feature warm-up plus the training window, so that every
+    training day's feature windows are full, as with production data.
+    """
+    from notiflow import simulator
     from notiflow.dbt import run_dbt
 
-    today = dt.datetime.now(dt.UTC).date()
-    # enough history that every training day's feature windows are full
-    history_days = args.history_days or FEATURE_WINDOW_DAYS + settings.training_days
-    # History up to the day before yesterday; the scheduler lands yesterday itself.
+    history_days = history_days or FEATURE_WINDOW_DAYS + settings.training_days
     history_start = today - dt.timedelta(days=history_days + 1)
     print(f"==> simulating {history_days} days of history from {history_start}", flush=True)
     simulator.simulate(settings, history_start, history_days)
-    # the daily DAG builds only the day it lands: the history's features are built once here
     print("==> building the history's features (dbt build)", flush=True)
     run_dbt(settings, ["build", "--quiet"])
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow import airflow_local
+
+    today = dt.datetime.now(dt.UTC).date()
+    seed_history(settings, today, args.history_days)
     print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)

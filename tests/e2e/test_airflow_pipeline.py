@@ -14,10 +14,10 @@ import time
 import pytest
 
 from expectations.results import latest_results
-from notiflow import airflow_local, simulator, warehouse
-from notiflow.dbt import run_dbt
+from notiflow import airflow_local, warehouse
+from notiflow.cli import seed_history
 from notiflow.orchestration import load_pipeline_graph, task_environment
-from notiflow.settings import FEATURE_WINDOW_DAYS, Settings
+from notiflow.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +38,9 @@ def env(tmp_path_factory):
         }
     )
     today = dt.datetime.now(dt.UTC).date()
-    # history up to the day before yesterday; the scheduler's first run lands yesterday.
-    # It starts a feature warm-up before the training window, as production data does:
-    # a cold-start window skews against the evaluation day and training is refused.
-    history_days = FEATURE_WINDOW_DAYS + TRAINING_DAYS
-    simulator.simulate(settings, today - dt.timedelta(days=history_days + 1), history_days)
-    run_dbt(settings, ["build", "--quiet"])  # the history's features; daily runs add one day
+    # the demo's history: a feature warm-up, then the training window (a cold-start window
+    # would skew against the evaluation day, and the gate would rightly refuse training)
+    seed_history(settings, today)
     airflow_local.start(settings)
     try:
         api = airflow_local.ApiClient(settings)
