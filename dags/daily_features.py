@@ -24,26 +24,20 @@ inside Airflow. Every task that touches the DuckDB warehouse holds the one-slot
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from notiflow.orchestration import (
-    DEFAULT_ARGS,
-    FEATURE_MART_ASSET_NAMES,
-    SIMULATOR_FAULTS,
-    WAREHOUSE_POOL,
-    asset_uri,
-    dbt_paths,
-    run_quality_layer,
-    task_environment,
-)
-from notiflow.orchestration import simulate_day as land_simulated_day
+from notiflow import domain
 from notiflow.settings import get_settings
+from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, dbt_paths, task_environment
+from notiflow_airflow.factories import asset
+from notiflow_airflow.tasks import run_quality_layer
+from notiflow_airflow.tasks import simulate_day as land_simulated_day
 
 settings = get_settings()
 dbt = dbt_paths(settings)
-mart_assets = [Asset(name=name, uri=asset_uri(settings, name)) for name in FEATURE_MART_ASSET_NAMES]
+mart_assets = [asset(settings, name) for name in domain.FEATURE_MARTS]
 
 
 @dag(
@@ -59,7 +53,7 @@ mart_assets = [Asset(name=name, uri=asset_uri(settings, name)) for name in FEATU
         "inject_fault": Param(
             None,
             type=["null", "string"],
-            enum=[None, *SIMULATOR_FAULTS],
+            enum=[None, *domain.FAULT_DRILLS],
             description="Drill: inject this data fault into the simulated day.",
         ),
         "fault_severity": Param(
@@ -114,8 +108,8 @@ def daily_features():
     @task(pool=WAREHOUSE_POOL, outlets=mart_assets)
     def gate_features(ds=None, run_id=None, outlet_events=None) -> list[dict]:
         outcomes = run_quality_layer(settings, "features", ds, run_id)
-        for asset in mart_assets:
-            outlet_events[asset].extra = {"ds": ds}
+        for mart in mart_assets:
+            outlet_events[mart].extra = {"ds": ds}
         return outcomes
 
     @task(pool=WAREHOUSE_POOL)

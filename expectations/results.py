@@ -20,25 +20,9 @@ from typing import Any
 import duckdb
 
 from notiflow import warehouse
+from notiflow.contracts import RESULTS_COLUMNS, RESULTS_SCHEMA, RESULTS_TABLE, RESULTS_TARGET
 from notiflow.settings import Settings
 
-RESULTS_SCHEMA = "quality"
-RESULTS_TABLE = "data_quality_results"
-RESULTS_TARGET = f"{RESULTS_SCHEMA}.{RESULTS_TABLE}"
-# Read by the reports page: change it only together with that reader.
-RESULTS_COLUMNS = """
-    run_id varchar not null,
-    ds date not null,
-    layer varchar not null,
-    suite varchar not null,
-    table_name varchar not null,
-    expectation varchar not null,
-    column_name varchar,
-    severity varchar not null,
-    success boolean not null,
-    observed_value varchar,
-    validated_at timestamp not null
-"""
 # The run id of gate runs outside Airflow.
 MANUAL_RUN_ID = "manual"
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import great_expectations as gx
 from great_expectations.core import ExpectationSuite
 
-from notiflow import warehouse
+from notiflow import contracts
 
 RAW, FEATURES, PLAN = "raw", "features", "plan"
 LAYERS = (RAW, FEATURES, PLAN)
@@ -140,7 +140,7 @@ def _schema(columns_ddl: str, *, extra: tuple[str, ...] = ()) -> object:
         gx.expectations.ExpectTableColumnsToMatchSet,
         "Columns are the table's contract: a renamed or missing column breaks the staging "
         "model that reads it.",
-        column_set=[*warehouse.column_names(columns_ddl), *extra],
+        column_set=[*contracts.column_names(columns_ddl), *extra],
         exact_match=True,
     )
 
@@ -238,7 +238,7 @@ def _boolean_rule(column: str, notes: str) -> object:
 def raw_users_suite(reference: Reference) -> ExpectationSuite:
     """The users dimension, whole (it has no partitions)."""
     expectations = [
-        _schema(warehouse.RAW_TABLES["users"]),
+        _schema(contracts.RAW_TABLES["users"]),
         _not_empty("every feature joined to users"),
         *_key("user_id", "stg_raw__users and every join on users"),
         _between(
@@ -260,7 +260,7 @@ def raw_users_suite(reference: Reference) -> ExpectationSuite:
 def raw_pins_suite(reference: Reference) -> ExpectationSuite:
     """Pins that entered the catalog on the day (no volume: additions are not traffic)."""
     expectations = [
-        _schema(warehouse.RAW_TABLES["pins"]),
+        _schema(contracts.RAW_TABLES["pins"]),
         *_key("pin_id", "stg_raw__pins and the topic features"),
         _null_rate("topic", "Pins without a topic get no topic affinity feature."),
         _null_rate("creator_id", "Pins without a creator are missing from creator stats."),
@@ -270,7 +270,7 @@ def raw_pins_suite(reference: Reference) -> ExpectationSuite:
 
 def raw_engagement_events_suite(reference: Reference) -> ExpectationSuite:
     expectations = [
-        _schema(warehouse.RAW_TABLES["engagement_events"]),
+        _schema(contracts.RAW_TABLES["engagement_events"]),
         _not_empty("user activity features"),
         *_key("event_id", "user activity features"),
         _not_null("user_id", "An event without a user is lost from every user feature."),
@@ -293,7 +293,7 @@ def raw_engagement_events_suite(reference: Reference) -> ExpectationSuite:
 
 def raw_notifications_suite(reference: Reference) -> ExpectationSuite:
     expectations = [
-        _schema(warehouse.RAW_TABLES["notifications"]),
+        _schema(contracts.RAW_TABLES["notifications"]),
         _not_empty("engagement examples"),
         *_key("notification_id", "engagement examples (one row per notification)"),
         _not_null("user_id", "A send without a user has no features and no label."),
@@ -318,7 +318,7 @@ def raw_notifications_suite(reference: Reference) -> ExpectationSuite:
 
 def raw_notification_items_suite(reference: Reference) -> ExpectationSuite:
     expectations = [
-        _schema(warehouse.RAW_TABLES["notification_items"]),
+        _schema(contracts.RAW_TABLES["notification_items"]),
         _not_empty("ranking examples"),
         _not_null("notification_id", "An item without its notification has no list key."),
         _compound_key(["notification_id", "position"], "ranking examples"),
@@ -332,7 +332,7 @@ def raw_notification_items_suite(reference: Reference) -> ExpectationSuite:
 
 def raw_notification_events_suite(reference: Reference) -> ExpectationSuite:
     expectations = [
-        _schema(warehouse.RAW_TABLES["notification_events"]),
+        _schema(contracts.RAW_TABLES["notification_events"]),
         _not_empty("the labels (opens, clicks)"),
         *_key("event_id", "labels (opens and clicks counted twice)"),
         _not_null("notification_id", "An outcome without its notification is lost from labels."),
@@ -355,7 +355,7 @@ def raw_notification_events_suite(reference: Reference) -> ExpectationSuite:
 def raw_notification_plan_drops_suite(reference: Reference) -> ExpectationSuite:
     """Empty on days without a plan, so no row count or volume checks."""
     expectations = [
-        _schema(warehouse.RAW_TABLES["notification_plan_drops"]),
+        _schema(contracts.RAW_TABLES["notification_plan_drops"]),
         *_key("notification_id", "the plan-versus-sent reconciliation"),
         _in_set("channel", CHANNELS, "Drops are reconciled per channel."),
         _in_set("reason", DROP_REASONS, "An unknown drop reason hides why a plan was not sent."),
@@ -524,7 +524,7 @@ PLAN_DERIVED_COLUMNS = (
 _CAP_CASE = " ".join(f"when '{c}' then {n}" for c, n in DAILY_CAPS.items())
 PLAN_FRAME_SQL = f"""
     with plan as (
-        select * from {warehouse.PLAN_SCHEMA}.{warehouse.PLAN_TABLE} where ds = ?::date
+        select * from {contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE} where ds = ?::date
     ),
     counted as (
         select
@@ -537,8 +537,8 @@ PLAN_FRAME_SQL = f"""
     -- (user, channel) pairs unsubscribed on a logged day before the plan's day
     unsubscribed as (
         select notifications.user_id, notifications.channel, min(events.ds) as first_ds
-        from {warehouse.RAW_SCHEMA}.notification_events as events
-        inner join {warehouse.RAW_SCHEMA}.notifications as notifications
+        from {contracts.RAW_SCHEMA}.notification_events as events
+        inner join {contracts.RAW_SCHEMA}.notifications as notifications
             on events.notification_id = notifications.notification_id
         where events.event_type = 'unsubscribe'
         group by notifications.user_id, notifications.channel
@@ -557,7 +557,7 @@ PLAN_FRAME_SQL = f"""
             as is_item_count_allowed,
         unsubscribed.user_id is null as is_subscribed
     from counted
-    left join {warehouse.RAW_SCHEMA}.users as users on counted.user_id = users.user_id
+    left join {contracts.RAW_SCHEMA}.users as users on counted.user_id = users.user_id
     left join unsubscribed
         on counted.user_id = unsubscribed.user_id
         and counted.channel = unsubscribed.channel
@@ -568,7 +568,7 @@ PLAN_FRAME_SQL = f"""
 def notification_plan_suite(reference: Reference) -> ExpectationSuite:
     """Gate between scoring and sending: what the senders will do with the plan."""
     expectations = [
-        _schema(warehouse.PLAN_COLUMNS, extra=PLAN_DERIVED_COLUMNS),
+        _schema(contracts.PLAN_COLUMNS, extra=PLAN_DERIVED_COLUMNS),
         _critical(
             gx.expectations.ExpectTableRowCountToBeBetween,
             "An empty plan sends nothing: scoring failed or selected nobody.",
@@ -750,10 +750,10 @@ def distribution_expectations(
 
 
 def _raw(table: str, factory: Callable[[Reference], ExpectationSuite], **kwargs) -> GatedTable:
-    return GatedTable(f"raw_{table}", f"{warehouse.RAW_SCHEMA}.{table}", RAW, factory, **kwargs)
+    return GatedTable(f"raw_{table}", f"{contracts.RAW_SCHEMA}.{table}", RAW, factory, **kwargs)
 
 
-# Suite name → gated table. Raw suites in warehouse.RAW_TABLES order.
+# Suite name → gated table. Raw suites in contracts.RAW_TABLES order.
 SUITES: dict[str, GatedTable] = {
     gated.suite: gated
     for gated in (
@@ -787,7 +787,7 @@ SUITES: dict[str, GatedTable] = {
         GatedTable(USER_FEATURES_SUITE, "marts.user_features_daily", FEATURES, user_features_suite),
         GatedTable(
             PLAN_SUITE,
-            f"{warehouse.PLAN_SCHEMA}.{warehouse.PLAN_TABLE}",
+            f"{contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE}",
             PLAN,
             notification_plan_suite,
             frame_sql=PLAN_FRAME_SQL,
@@ -795,9 +795,9 @@ SUITES: dict[str, GatedTable] = {
     )
 }
 if {s.suite for s in SUITES.values() if s.layer == RAW} != {
-    f"raw_{t}" for t in warehouse.RAW_TABLES
+    f"raw_{t}" for t in contracts.RAW_TABLES
 }:
-    raise RuntimeError("every table of warehouse.RAW_TABLES needs a raw suite")
+    raise RuntimeError("every table of contracts.RAW_TABLES needs a raw suite")
 
 
 def layer_suites(layer: str) -> list[GatedTable]:

@@ -1,18 +1,25 @@
-"""The `notiflow` command line."""
+"""The `notiflow` command line.
+
+The core's commands (simulate, dbt) are defined here; other packages add theirs
+through the ``notiflow.commands`` entry points (a function that takes the
+subparsers), so the core imports none of them: ``notiflow_airflow.commands`` adds
+``airflow``, ``demo`` and ``summary`` where the orchestration environment is installed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from notiflow.settings import FEATURE_WINDOW_DAYS, Settings, get_settings
+from notiflow.domain import FEATURE_WINDOW_DAYS
+from notiflow.settings import Settings, get_settings
 
-DAILY_DAG = "daily_features"
-TRAINING_DAG = "engagement_training"
+COMMANDS_ENTRY_POINTS = "notiflow.commands"
 
 
 def _date(value: str) -> dt.date:
@@ -72,20 +79,6 @@ def cmd_dbt(settings: Settings, args: argparse.Namespace) -> int:
     return run_dbt(settings, args.dbt_args, check=False).returncode
 
 
-def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
-    from notiflow import airflow_local
-
-    if args.action == "start":
-        airflow_local.start(settings)
-        print(f"Airflow UI: {airflow_local.base_url(settings)}")
-    elif args.action == "stop":
-        stopped = airflow_local.stop(settings)
-        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
-    else:
-        print(json.dumps(airflow_local.running_pids(settings)))
-    return 0
-
-
 def seed_history(settings: Settings, today: dt.date, history_days: int | None = None) -> None:
     """Simulate the history up to the day before yesterday (the scheduler lands yesterday
     itself) and build its features once; the daily DAG then adds one day at a time.
@@ -104,68 +97,8 @@ def seed_history(settings: Settings, today: dt.date, history_days: int | None = 
     run_dbt(settings, ["build", "--quiet"])
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from notiflow import airflow_local
-
-    today = dt.datetime.now(dt.UTC).date()
-    seed_history(settings, today, args.history_days)
-    print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
-    airflow_local.start(settings)
-    api = airflow_local.ApiClient(settings)
-    api.wait_for_dags([DAILY_DAG, TRAINING_DAG])
-    # an earlier demo's runs in the same NOTIFLOW_HOME are not this demo's
-    seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in (DAILY_DAG, TRAINING_DAG)}
-    api.unpause(TRAINING_DAG)
-    api.unpause(DAILY_DAG)  # the scheduler creates the run that lands yesterday
-    print(f"==> waiting for {DAILY_DAG} (lands {today - dt.timedelta(days=1)})", flush=True)
-    daily = api.wait_for_run(DAILY_DAG, ignore=seen[DAILY_DAG], timeout_s=args.timeout)
-    print(f"    {DAILY_DAG}: {daily['state']}", flush=True)
-    training = {"state": "not run"}
-    if daily["state"] == "success":
-        print(f"==> waiting for {TRAINING_DAG}", flush=True)
-        training = api.wait_for_run(TRAINING_DAG, ignore=seen[TRAINING_DAG], timeout_s=args.timeout)
-        print(f"    {TRAINING_DAG}: {training['state']}", flush=True)
-    print(summary(settings))
-    return 0 if daily["state"] == "success" and training["state"] == "success" else 1
-
-
-def summary(settings: Settings) -> str:
-    """What the platform has produced, and where to look."""
-    from notiflow import airflow_local, warehouse
-    from notiflow.registry import latest_model
-
-    lines = ["", "notiflow: what was produced", ""]
-    try:
-        with warehouse.connect(settings, read_only=True, wait_s=30) as con:
-            counts = warehouse.table_counts(con)
-        lines.append(f"Warehouse {settings.warehouse_path}")
-        lines += [f"  {table:<55} {n:>10,} rows" for table, n in counts.items()]
-    except (FileNotFoundError, warehouse.WarehouseLockedError) as exc:
-        lines.append(f"Warehouse: {exc}")
-    model = latest_model(settings, "engagement")
-    if model:
-        lines.append(
-            f"Engagement model: version {model['version']} (AUC {model['auc']:.3f} on "
-            f"{model['eval_window']['end']}, trained on {model['train_window']['start']}.."
-            f"{model['train_window']['end']}) at {model['path']}"
-        )
-    else:
-        lines.append(f"Engagement model: none pushed under {settings.serving_dir / 'engagement'}")
-    docs = settings.data_docs_dir / "index.html"
-    lines.append(f"Data Docs: {docs}" + ("" if docs.exists() else " (not built yet)"))
-    if airflow_local.running_pids(settings):
-        lines += [
-            "",
-            f"Airflow UI: {airflow_local.base_url(settings)}  "
-            f"(user {airflow_local.ADMIN_USER}, password in "
-            f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
-            "Stop it with: make demo-stop",
-        ]
-    return "\n".join(lines)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="notiflow", description=__doc__)
+    parser = argparse.ArgumentParser(prog="notiflow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     simulate = sub.add_parser(
@@ -200,22 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)
 
-    airflow = sub.add_parser("airflow", help="start, stop or inspect the local Airflow")
-    airflow.add_argument("action", choices=["start", "stop", "status"])
-    airflow.set_defaults(func=cmd_airflow)
-
-    demo = sub.add_parser("demo", help="simulate history and run the DAGs through Airflow")
-    demo.add_argument(
-        "--history-days",
-        type=int,
-        help="days of history to simulate (default: the 28-day feature warm-up + training_days)",
-    )
-    demo.add_argument("--timeout", type=float, default=1800, help="seconds to wait per DAG run")
-    demo.set_defaults(func=cmd_demo)
-
-    sub.add_parser("summary", help="print what was produced").set_defaults(
-        func=lambda settings, args: print(summary(settings)) or 0
-    )
+    for command in importlib.metadata.entry_points(group=COMMANDS_ENTRY_POINTS):
+        command.load()(sub)
     return parser
 
 

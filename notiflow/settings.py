@@ -3,8 +3,11 @@
 Values come from the checked-in ``defaults.toml`` beside this module, overridden
 by ``NOTIFLOW_<KEY>`` environment variables. This is the only module that reads
 the environment; everything else receives a :class:`Settings`. It depends on the
-standard library only, because it is imported in every Python environment
-(orchestration, dbt and TFX).
+standard library and ``notiflow.domain`` only, because it is imported in every Python
+environment (orchestration, dbt and TFX). Code is found through the installed
+packages; the project's other files (the dbt project, the DAG folder, the
+environments) through ``project_dir`` and the paths under it, never through this
+module's location.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from notiflow.domain import HOLDOUT_SHARE_DEFAULT
+
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "NOTIFLOW_"
 WAREHOUSE_TARGETS = ("duckdb", "bigquery")
-# The longest feature window of the dbt marts (28-day counts, rates and affinities). A day's
-# features are complete only once this much history precedes it: training on the days
-# before would teach the model cold-start values serving never sees again (and the
-# ExampleValidator's skew check refuses such a window).
-FEATURE_WINDOW_DAYS = 28
+# Paths that resolve against project_dir (the others resolve against home).
+_PROJECT_PATHS = ("home", "venvs_dir", "dbt_project_dir", "dags_dir")
+# Defaults that are domain facts (notiflow.domain), not deployment choices.
+_DOMAIN_DEFAULTS = {"sim_holdout_share": HOLDOUT_SHARE_DEFAULT}
 
 
 class SettingsError(ValueError):
@@ -33,6 +36,7 @@ class SettingsError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    project_dir: Path
     home: Path
     warehouse_target: str
     warehouse_path: Path
@@ -45,6 +49,8 @@ class Settings:
     dbt_target_dir: Path
     dbt_log_dir: Path
     venvs_dir: Path
+    dbt_project_dir: Path
+    dags_dir: Path
     airflow_port: int
     bigquery_project: str
     bigquery_dataset: str
@@ -60,7 +66,7 @@ class Settings:
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        raw: dict[str, object] = tomllib.loads(DEFAULTS_FILE.read_text())
+        raw: dict[str, object] = {**_DOMAIN_DEFAULTS, **tomllib.loads(DEFAULTS_FILE.read_text())}
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(raw) - set(fields)
         if unknown:
@@ -70,12 +76,15 @@ class Settings:
             if value is not None:
                 raw[name] = value
 
-        home = _resolve(REPO_ROOT, raw["home"])
+        project_dir = _resolve(Path.cwd(), raw["project_dir"])
+        home = _resolve(project_dir, raw["home"])
         values: dict[str, object] = {}
         for name, field in fields.items():
             value = raw[name]
-            if field.type == "Path":
-                base = REPO_ROOT if name in ("home", "venvs_dir") else home
+            if name == "project_dir":
+                values[name] = project_dir
+            elif field.type == "Path":
+                base = project_dir if name in _PROJECT_PATHS else home
                 values[name] = _resolve(base, value)
             elif field.type == "int":
                 values[name] = _convert(int, name, value)
@@ -102,10 +111,6 @@ class Settings:
     @cached_property
     def orchestration_bin(self) -> Path:
         return self.venvs_dir / "orchestration" / "bin"
-
-    @property
-    def dbt_project_dir(self) -> Path:
-        return REPO_ROOT / "dbt_project"
 
     @property
     def dbt_manifest_path(self) -> Path:

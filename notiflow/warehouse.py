@@ -1,148 +1,34 @@
-"""Access to the local DuckDB warehouse, and the contracts of the tables it is fed.
+"""Access to the local DuckDB warehouse: the loader of the tables in ``notiflow.contracts``.
 
 DuckDB lets one process hold its file at a time, so connections are opened
 briefly, retried while another process holds the lock, and every write of a day
 happens in one transaction: a failed load leaves the previous data untouched.
-
-Two contracts live here, because both sides of each must agree on them:
-
-* the raw layer (:data:`RAW_TABLES`, DESIGN.md §3), written by the loggers (locally
-  the simulator) and read by dbt's staging models;
-* the notification plan (:data:`PLAN_COLUMNS`), written by the scoring DAG and
-  executed by the senders (locally the simulator).
+Rows are checked against their table's contract before anything is written.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from notiflow.contracts import (
+    PLAN_COLUMNS,
+    PLAN_SCHEMA,
+    PLAN_TABLE,
+    RAW_SCHEMA,
+    RAW_TABLES,
+    check_columns,
+)
 from notiflow.settings import Settings
-
-RAW_SCHEMA = "raw"
-
-# The raw layer's contract. Every table with a `ds` column is partitioned by it: `ds`
-# is the day the rows were logged (events: the UTC day of `event_ts`, so an open
-# after midnight lands in the next day's partition), and loading a day replaces
-# exactly that day's rows. `users` is a dimension, replaced whole.
-RAW_TABLES: dict[str, str] = {
-    # One row per user; opt-ins as given at signup (later unsubscribes are events).
-    "users": """
-        user_id varchar not null,
-        signup_ts timestamp not null,
-        country varchar,
-        platform varchar,
-        age_bucket varchar,
-        tz_offset_hours integer,
-        push_opt_in boolean,
-        email_opt_in boolean
-    """,
-    # One row per pin, in the partition of the day it entered the catalog (the
-    # catalog that existed before the first logged day lands on that first day).
-    "pins": """
-        pin_id varchar not null,
-        creator_id varchar,
-        topic varchar,
-        created_ts timestamp,
-        ds date not null
-    """,
-    # Organic activity: event_type impression|closeup|click|save, surface
-    # home_feed|search|notification (a session opened from a notification).
-    "engagement_events": """
-        event_id varchar not null,
-        user_id varchar,
-        pin_id varchar,
-        event_type varchar,
-        surface varchar,
-        event_ts timestamp,
-        ds date not null
-    """,
-    # One row per notification sent; propensity is the probability with which the
-    # policy named in `policy` chose this send (for off-policy evaluation).
-    "notifications": """
-        notification_id varchar not null,
-        user_id varchar,
-        channel varchar,
-        notification_type varchar,
-        sent_ts timestamp,
-        policy varchar,
-        propensity double,
-        ds date not null
-    """,
-    # The pins a notification carries: push and in-app one (position 1), email
-    # digests several (positions 1..K, 1 on top).
-    "notification_items": """
-        notification_id varchar not null,
-        position integer not null,
-        pin_id varchar,
-        ds date not null
-    """,
-    # Outcomes: delivered, open, click (with the item position), dismiss, unsubscribe.
-    "notification_events": """
-        event_id varchar not null,
-        notification_id varchar,
-        event_type varchar,
-        position integer,
-        event_ts timestamp,
-        ds date not null
-    """,
-    # Planned sends the sender refused (reason holdout|opted_out|unsubscribed), so
-    # that "the plan minus the drops" is exactly what was sent.
-    "notification_plan_drops": """
-        notification_id varchar not null,
-        user_id varchar,
-        channel varchar,
-        reason varchar,
-        ds date not null
-    """,
-}
-
-PLAN_SCHEMA = "plans"
-PLAN_TABLE = "notification_plan"
-# The notification plan's contract: one row per planned item. The scoring DAG writes
-# the plan of day `ds` before it starts; whoever sends (the simulator locally) sends
-# exactly these notifications that day, except the ones it must drop (a user in the
-# randomized holdout, not opted in to the channel, or unsubscribed from it), which
-# it records in raw.notification_plan_drops.
-#
-# - notification_id: the id the sent notification carries in raw.notifications; unique
-#   across days (e.g. prefixed with ds). Every column but position and pin_id must be
-#   equal on all rows of one notification_id.
-# - channel: push | email | in_app. Push and in-app carry exactly one item.
-# - send_ts: when to send, UTC, inside [ds, ds + 1 day).
-# - position: 1..K without gaps, 1 on top; pin_id: a pin of the catalog by then.
-# - policy: the name of the policy that made the plan, logged as notifications.policy.
-# - propensity: in (0, 1], the probability with which the policy chose this send,
-#   logged as notifications.propensity.
-PLAN_COLUMNS = """
-    ds date not null,
-    notification_id varchar not null,
-    user_id varchar not null,
-    channel varchar not null,
-    send_ts timestamp not null,
-    position integer not null,
-    pin_id varchar not null,
-    policy varchar not null,
-    propensity double not null
-"""
 
 
 class WarehouseLockedError(RuntimeError):
     """Another process kept the DuckDB file locked for longer than we waited."""
-
-
-class SchemaContractError(ValueError):
-    """Rows do not have the columns their table's contract names (e.g. a renamed column)."""
-
-    def __init__(self, message: str, table: str = "", columns: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.table = table
-        self.columns = list(columns)
 
 
 @contextmanager
@@ -227,7 +113,7 @@ def replace_tables(
     for table, frame in frames.items():
         if table not in RAW_TABLES:
             raise KeyError(f"unknown raw table {table!r}; expected one of {sorted(RAW_TABLES)}")
-        _check_columns(f"{RAW_SCHEMA}.{table}", RAW_TABLES[table], frame, ds)
+        check_columns(f"{RAW_SCHEMA}.{table}", RAW_TABLES[table], frame, ds)
     ensure_raw_schema(con)
     _replace(con, {f"{RAW_SCHEMA}.{table}": frame for table, frame in frames.items()}, ds)
 
@@ -235,7 +121,7 @@ def replace_tables(
 def write_plan(con: duckdb.DuckDBPyConnection, plan: Any, ds: str) -> None:
     """Replace the notification plan of day ``ds`` (columns: :data:`PLAN_COLUMNS`)."""
     target = f"{PLAN_SCHEMA}.{PLAN_TABLE}"
-    _check_columns(target, PLAN_COLUMNS, plan, ds)
+    check_columns(target, PLAN_COLUMNS, plan, ds)
     con.execute(f"create schema if not exists {PLAN_SCHEMA}")
     con.execute(f"create table if not exists {target} ({PLAN_COLUMNS})")
     _replace(con, {target: plan}, ds)
@@ -267,26 +153,6 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         f"{schema}.{name}": con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
         for schema, name in rows
     }
-
-
-def column_names(columns_ddl: str) -> list[str]:
-    """The column names of a contract's column list."""
-    return [column.split()[0] for column in columns_ddl.split(",") if column.strip()]
-
-
-def _check_columns(target: str, columns_ddl: str, frame: Any, ds: str | None) -> None:
-    expected = column_names(columns_ddl)
-    got = [str(c) for c in frame.columns]
-    missing = [c for c in expected if c not in got]
-    unexpected = [c for c in got if c not in expected]
-    if missing or unexpected:
-        where = f" (ds={ds})" if ds else ""
-        raise SchemaContractError(
-            f"{target}{where}: rows do not follow the table's contract: "
-            f"missing columns {missing}, unexpected columns {unexpected}; nothing was written",
-            table=target,
-            columns=[*missing, *unexpected],
-        )
 
 
 def _replace(con: duckdb.DuckDBPyConnection, frames: dict[str, Any], ds: str | None) -> None:

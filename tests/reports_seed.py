@@ -6,13 +6,9 @@ import datetime as dt
 import json
 
 from notiflow import warehouse
+from notiflow.contracts import RESULTS_COLUMNS
 from notiflow.settings import Settings
 
-RESULTS_COLUMNS = """
-    run_id varchar, ds date, layer varchar, suite varchar, table_name varchar,
-    expectation varchar, column_name varchar, severity varchar, success boolean,
-    observed_value varchar, validated_at timestamp
-"""
 
 
 def insert_results(settings: Settings, rows: list[tuple]) -> None:

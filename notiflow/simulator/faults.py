@@ -48,9 +48,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FAULTS = (
-    "nulls", "duplicates", "schema_drift", "late_data", "empty_day", "out_of_range", "volume_drop",
-)  # fmt: skip
+from notiflow.domain import FAULT_DRILLS as FAULTS
+
 FACT_TABLES = ("notifications", "notification_items", "notification_events", "engagement_events")
 _NULLED = {
     "notifications": "user_id",

@@ -1,6 +1,6 @@
 """Plan execution: on a day with a notification plan, the world sends exactly that plan.
 
-The plan (contract: :data:`notiflow.warehouse.PLAN_COLUMNS`) replaces the logging
+The plan (contract: :data:`notiflow.contracts.PLAN_COLUMNS`) replaces the logging
 policy for its day; sends keep the plan's ids, times, items, policy name and
 propensities. The world refuses, and records with the reason, what it must not
 send: anything to a user of the randomized holdout (so the experiment stays

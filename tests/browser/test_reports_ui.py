@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from notiflow import airflow_local, simulator, warehouse
+from notiflow import simulator, warehouse
 from notiflow.dbt import run_dbt
-from notiflow.settings import REPO_ROOT, Settings
+from notiflow.settings import Settings
+from notiflow_airflow import local as airflow_local
 from tests.conftest import START
+from tests.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

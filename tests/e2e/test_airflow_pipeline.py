@@ -14,10 +14,12 @@ import time
 import pytest
 
 from expectations.results import latest_results
-from notiflow import airflow_local, warehouse
+from notiflow import warehouse
 from notiflow.cli import seed_history
-from notiflow.orchestration import load_pipeline_graph, task_environment
+from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.settings import Settings
+from notiflow_airflow import local as airflow_local
+from notiflow_airflow.common import task_environment
 
 pytestmark = pytest.mark.e2e
 

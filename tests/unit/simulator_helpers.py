@@ -6,7 +6,7 @@ import hashlib
 
 import pandas as pd
 
-from notiflow import warehouse
+from notiflow import contracts, warehouse
 from notiflow.settings import Settings
 from notiflow.simulator.truth import SCHEMA, TABLES, TruthStore
 
@@ -25,7 +25,7 @@ def raw_hashes(settings: Settings, where: str = "true") -> dict[str, str]:
             table: _digest(
                 con.execute(f"select * from raw.{table} where {where} order by all").fetchdf()
             )
-            for table in warehouse.RAW_TABLES
+            for table in contracts.RAW_TABLES
             if table != "users" or where == "true"
         }
 

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from notiflow.airflow_local import airflow_environment
 from notiflow.dbt import run_dbt
 from notiflow.settings import Settings
+from notiflow_airflow.local import airflow_environment
 
 LOAD_DAGS = """
 import json, sys
@@ -109,7 +109,7 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
 
 
 def test_engagement_training_has_one_task_per_tfx_component(dagbag):
-    from notiflow.orchestration import load_pipeline_graph
+    from notiflow.pipelines import load_graph as load_pipeline_graph
 
     tasks = dagbag["dags"]["engagement_training"]["tasks"]
     graph = load_pipeline_graph("engagement")
@@ -129,7 +129,8 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
 
 
 def test_fault_drills_offered_by_the_dag_are_the_simulators():
-    from notiflow import simulator
     from notiflow.orchestration import SIMULATOR_FAULTS
+
+    from notiflow import simulator
 
     assert tuple(SIMULATOR_FAULTS) == tuple(simulator.FAULTS)

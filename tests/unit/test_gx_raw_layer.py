@@ -7,7 +7,7 @@ import pytest
 
 from expectations.gates import DataQualityError, run_gate, run_layer
 from expectations.results import latest_results
-from notiflow import simulator, warehouse
+from notiflow import contracts, simulator, warehouse
 from notiflow.settings import Settings
 from tests.conftest import START
 
@@ -54,7 +54,7 @@ def test_clean_days_pass_every_raw_suite(clean):
     first = run_layer(clean, "raw", START.isoformat())
     last = run_layer(clean, "raw", FAULT_DAY.isoformat())
     for outcomes in (first, last):
-        assert {o.suite for o in outcomes} == {f"raw_{t}" for t in warehouse.RAW_TABLES}
+        assert {o.suite for o in outcomes} == {f"raw_{t}" for t in contracts.RAW_TABLES}
         assert _failed(outcomes) == set()
     # the first day has no reference days: the volume check is skipped, saying so
     skipped = [o for o in first if o.skipped]
@@ -125,7 +125,7 @@ def test_fault_is_stopped_by_the_raw_layer_naming_table_column_and_rule(fault, c
     # every outcome is on record, the failed ones included
     recorded = latest_results(faulted, ds=FAULT_DAY.isoformat(), layer="raw")
     assert {r["run_id"] for r in recorded} == {RUN_ID}
-    assert len({r["suite"] for r in recorded}) == len(warehouse.RAW_TABLES)
+    assert len({r["suite"] for r in recorded}) == len(contracts.RAW_TABLES)
     failed = {
         (r["table_name"], r["column_name"], r["expectation"])
         for r in recorded
@@ -171,7 +171,7 @@ def test_volume_drop_fails_against_the_trailing_mean(severity, failing, clean, t
 
 
 def test_schema_drift_is_stopped_before_gx_by_the_load_contract(clean, tmp_path):
-    with pytest.raises(warehouse.SchemaContractError, match=r"raw\.notifications"):
+    with pytest.raises(contracts.SchemaContractError, match=r"raw\.notifications"):
         _faulted(clean, tmp_path, "schema_drift")
     # the day keeps its previous (clean) rows, which pass
     settings = _settings(tmp_path / "home")

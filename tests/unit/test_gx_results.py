@@ -10,7 +10,7 @@ from expectations.results import (
     write_results,
 )
 from notiflow import warehouse
-from notiflow.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 
 def _outcome(suite="raw_notifications", ds="2026-10-01", success=True, **kwargs):

@@ -3,7 +3,11 @@
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from notiflow.operators import TFX_GATE_EXIT_CODE, TFX_NOT_PUSHED_EXIT_CODE, TfxComponentOperator
+from notiflow_airflow.operators import (
+    TFX_GATE_EXIT_CODE,
+    TFX_NOT_PUSHED_EXIT_CODE,
+    TfxComponentOperator,
+)
 
 
 def _run(command: str):

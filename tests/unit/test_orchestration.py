@@ -3,12 +3,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from notiflow.orchestration import (
-    load_pipeline_graph,
-    reads_warehouse,
-    tfx_component_command,
-    training_end_ds,
-)
+from notiflow.pipelines import load_graph as load_pipeline_graph
+from notiflow.pipelines import reads_warehouse
+from notiflow_airflow.factories import tfx_component_command
+from notiflow_airflow.tasks import training_end_ds
 
 
 def _event(ds):
@@ -34,7 +32,7 @@ def test_pipeline_graph_is_topological_and_complete():
     for node in graph:
         assert set(node["upstream"]) <= seen
         seen.add(node["id"])
-    assert [n["id"] for n in graph if reads_warehouse(n["id"])] == ["ExampleGen"]
+    assert [n["id"] for n in graph if reads_warehouse(n)] == ["ExampleGen"]
     with pytest.raises(FileNotFoundError, match="no pipeline graph"):
         load_pipeline_graph("nonexistent")
 

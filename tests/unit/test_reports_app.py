@@ -10,9 +10,9 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 
 from notiflow import warehouse
-from notiflow.reports import vendor
-from notiflow.reports.app import LoginRequired, create_app
-from notiflow.reports.rewrite import external_subresources
+from notiflow_airflow.reports import vendor
+from notiflow_airflow.reports.app import LoginRequired, create_app
+from notiflow_airflow.reports.rewrite import external_subresources
 from tests.reports_seed import insert_results, result, write_tfdv_report
 
 T0 = dt.datetime(2026, 10, 4, 6, 0)
@@ -94,7 +94,7 @@ def test_empty_state_without_warehouse_or_table(settings, client):
 
 
 def test_locked_warehouse_shows_busy(seeded, client, monkeypatch):
-    from notiflow.reports import results
+    from notiflow_airflow.reports import results
 
     def locked(*args, **kwargs):
         raise warehouse.WarehouseLockedError("locked")
@@ -243,7 +243,7 @@ def test_plugin_is_registered_and_valid_for_airflow():
     from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
     from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
 
-    from notiflow.reports.plugin import NotiflowReportsPlugin
+    from notiflow_airflow.reports.plugin import NotiflowReportsPlugin
 
     (entry,) = [e for e in entry_points(group="airflow.plugins") if e.name == "notiflow_reports"]
     assert entry.load() is NotiflowReportsPlugin

@@ -1,6 +1,7 @@
 import pytest
 
-from notiflow.settings import REPO_ROOT, Settings, SettingsError
+from notiflow.settings import Settings, SettingsError
+from tests.paths import REPO_ROOT
 
 
 def test_defaults_resolve_under_home():

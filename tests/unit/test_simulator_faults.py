@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from notiflow import simulator, warehouse
+from notiflow import contracts, simulator
 from notiflow.settings import Settings
 from tests.conftest import START
 from tests.unit.simulator_helpers import query, raw_hashes, truth_hashes
@@ -110,7 +110,7 @@ def test_fault_shows_on_its_day_only_and_leaves_the_world_alone(fault, clean, tm
 
 
 def test_schema_drift_is_refused_at_load_and_keeps_the_day(clean, tmp_path):
-    with pytest.raises(warehouse.SchemaContractError) as refused:
+    with pytest.raises(contracts.SchemaContractError) as refused:
         _faulted(clean, tmp_path, "schema_drift")
     message = str(refused.value)
     assert f"raw.notifications (ds={FAULT_DAY})" in message

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notiflow import simulator, warehouse
+from notiflow import contracts, simulator, warehouse
 from notiflow.simulator.catalog import Catalog
 from notiflow.simulator.plan import PlanContractError, execute_plan
 from notiflow.simulator.state import UserState
@@ -167,6 +167,6 @@ def test_a_plan_breaking_its_contract_is_refused_whole(small_world_settings):
 def test_the_plan_table_has_a_contract(settings):
     with warehouse.connect(settings) as con:
         with pytest.raises(
-            warehouse.SchemaContractError, match="missing columns \\['propensity'\\]"
+            contracts.SchemaContractError, match="missing columns \\['propensity'\\]"
         ):
             warehouse.write_plan(con, _plan([]).drop(columns="propensity"), PLAN_DAY.isoformat())

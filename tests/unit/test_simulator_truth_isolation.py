@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from notiflow import simulator, warehouse
-from notiflow.settings import REPO_ROOT, Settings
+from notiflow.settings import Settings
 from notiflow.simulator import truth
 from tests.conftest import START
+from tests.paths import REPO_ROOT
 
 GUARDED = ("dbt_project", "tfx_pipelines", "dags", "expectations")
 # Build output and caches under the guarded folders, not code anyone wrote.

@@ -7,7 +7,7 @@ npm integrity and each file's sha256, and a unit test verifies the files against
 
 Re-vendor (e.g. after a GX upgrade adds a CDN URL) with::
 
-    .venvs/orchestration/bin/python -m notiflow.reports.vendor
+    .venvs/orchestration/bin/python -m notiflow_airflow.reports.vendor
 
 which runs ``npm pack`` for each package (npm checks the tarball's integrity),
 copies the listed files and rewrites the manifest. ``--check`` only verifies.

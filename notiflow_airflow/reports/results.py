@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from notiflow import warehouse
+from notiflow.contracts import RESULTS_SCHEMA, RESULTS_TABLE, RESULTS_TARGET
 from notiflow.settings import Settings
 
-RESULTS_SCHEMA = "quality"
-RESULTS_TABLE = "data_quality_results"
 LAYERS = ("raw", "features", "plan")
 BUSY_WAIT_S = 3.0
 
@@ -83,9 +82,6 @@ def _query(settings: Settings, sql: str, params: list[Any] | None = None) -> lis
         raise WarehouseBusy(str(exc)) from exc
 
 
-TABLE = f"{RESULTS_SCHEMA}.{RESULTS_TABLE}"
-
-
 def overview(settings: Settings, *, days: int = 30) -> Overview:
     """The latest run per (ds, layer) of the newest ``days`` days, and the latest run overall."""
     rows = _query(
@@ -93,7 +89,7 @@ def overview(settings: Settings, *, days: int = 30) -> Overview:
         f"""
         with runs as (
             select ds, layer, run_id, max(validated_at) as validated_at
-            from {TABLE} group by ds, layer, run_id
+            from {RESULTS_TARGET} group by ds, layer, run_id
         ),
         latest as (
             select * from runs
@@ -108,7 +104,7 @@ def overview(settings: Settings, *, days: int = 30) -> Overview:
                count(*) filter (where not r.success and r.severity = 'warning')
         from latest l
         join recent_days using (ds)
-        join {TABLE} r on r.ds = l.ds and r.layer = l.layer and r.run_id = l.run_id
+        join {RESULTS_TARGET} r on r.ds = l.ds and r.layer = l.layer and r.run_id = l.run_id
         group by l.ds, l.layer, l.run_id, l.validated_at
         order by l.ds desc, l.layer
         """,
@@ -120,13 +116,13 @@ def overview(settings: Settings, *, days: int = 30) -> Overview:
         settings,
         f"""
         with latest_run as (
-            select run_id from {TABLE} order by validated_at desc limit 1
+            select run_id from {RESULTS_TARGET} order by validated_at desc limit 1
         )
         select run_id, max(validated_at), list(distinct ds order by ds),
                list(distinct layer order by layer), count(*),
                count(*) filter (where not success and severity = 'critical'),
                count(*) filter (where not success and severity = 'warning')
-        from {TABLE} join latest_run using (run_id)
+        from {RESULTS_TARGET} join latest_run using (run_id)
         group by run_id
         """,
     )
@@ -162,12 +158,12 @@ def layer_day(settings: Settings, ds: dt.date, layer: str) -> tuple[str | None, 
         settings,
         f"""
         with latest_run as (
-            select run_id from {TABLE} where ds = ? and layer = ?
+            select run_id from {RESULTS_TARGET} where ds = ? and layer = ?
             order by validated_at desc limit 1
         )
         select run_id, suite, table_name, expectation, column_name, severity, success,
                observed_value, validated_at
-        from {TABLE} join latest_run using (run_id)
+        from {RESULTS_TARGET} join latest_run using (run_id)
         where ds = ? and layer = ?
         order by success, severity, table_name, expectation, column_name
         """,
@@ -224,7 +220,7 @@ def run_results(settings: Settings, run_id: str) -> list[tuple[dt.date, str, Exp
         f"""
         select ds, layer, suite, table_name, expectation, column_name, severity, success,
                observed_value, validated_at
-        from {TABLE} where run_id = ?
+        from {RESULTS_TARGET} where run_id = ?
         order by ds desc, layer, success, severity, table_name, expectation, column_name
         """,
         [run_id],

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from notiflow.dbt import run_dbt
-from notiflow.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, task_environment
-from notiflow.settings import REPO_ROOT, Settings
+from notiflow.settings import Settings
+from notiflow_airflow.common import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, task_environment
 
 API_HOST = "127.0.0.1"
 ADMIN_USER = "admin"
@@ -58,7 +58,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
             filter(None, [str(settings.orchestration_bin), inherited.get("PATH")])
         ),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # 2 cores: Airflow's default of 32 parallel tasks would thrash.

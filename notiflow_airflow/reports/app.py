@@ -1,7 +1,7 @@
 """The reports web app: data-quality runs by layer and day, GX Data Docs, dbt docs, TFDV.
 
 A FastAPI app that Airflow's API server mounts at ``/reports`` through the notiflow
-plugin (:mod:`notiflow.reports.plugin`), so the reports sit inside the Airflow UI and
+plugin (:mod:`notiflow_airflow.reports.plugin`), so the reports sit inside the Airflow UI and
 behind its login. It can also run on its own (tests): ``create_app(settings)``.
 
 Every page is rendered with autoescaping Jinja2 and styled by vendored Bootstrap; served
@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from notiflow.reports import results
-from notiflow.reports.rewrite import rewrite_data_docs
 from notiflow.settings import Settings
+from notiflow_airflow.reports import results
+from notiflow_airflow.reports.rewrite import rewrite_data_docs
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"

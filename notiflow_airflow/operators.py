@@ -1,20 +1,21 @@
-"""Airflow operators of notiflow (imported by DAG files only)."""
+"""Airflow operators of notiflow."""
 
 from __future__ import annotations
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-# Exit codes of `python -m tfx_pipelines.run_component` (see its module doc).
-TFX_GATE_EXIT_CODE = 3
-TFX_NOT_PUSHED_EXIT_CODE = 99  # BashOperator's skip code: no model pushed, no model Asset event
+from notiflow.domain import TFX_GATE_EXIT_CODE, TFX_NOT_PUSHED_EXIT_CODE
+
+__all__ = ["TFX_GATE_EXIT_CODE", "TFX_NOT_PUSHED_EXIT_CODE", "TfxComponentOperator"]
 
 
 class TfxComponentOperator(BashOperator):
-    """Runs one TFX node in the TFX environment.
+    """Runs one TFX node in the TFX environment (``python -m tfx_pipelines.run_component``).
 
     A gate's verdict (anomalies in the data) fails the task at once: a retry would
-    see the same data. Other failures are retried as usual.
+    see the same data. A Pusher that pushed nothing exits with the skip code: the task
+    is skipped, so its model Asset gets no event. Other failures are retried as usual.
     """
 
     def __init__(self, **kwargs) -> None:

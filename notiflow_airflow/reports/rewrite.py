@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from notiflow.reports.vendor import CDN_URLS
+from notiflow_airflow.reports.vendor import CDN_URLS
 
 # GX's navbar and dark-mode CSS load their logo from S3; the site ships a copy.
 GX_ASSETS_HOST = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"

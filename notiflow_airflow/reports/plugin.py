@@ -1,7 +1,7 @@
 """The notiflow Airflow plugin: the reports app inside the Airflow 3 UI.
 
 Registered through the ``airflow.plugins`` entry point (pyproject.toml). Airflow's API
-server mounts :func:`notiflow.reports.app.create_app` at ``/reports`` (``fastapi_apps``)
+server mounts :func:`notiflow_airflow.reports.app.create_app` at ``/reports`` (``fastapi_apps``)
 and the UI shows a top-level "Reports" nav item that frames it (``external_views`` with
 a ``url_route``: the page is ``/plugin/reports``), and a "Data quality" tab on each DAG
 run that frames ``/reports/runs/<run_id>``.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import HTTPException, Request
 
-from notiflow.reports.app import LoginRequired, create_app
+from notiflow_airflow.reports.app import LoginRequired, create_app
 
 URL_PREFIX = "/reports"
 RESOURCE_NAME = "notiflow-reports"

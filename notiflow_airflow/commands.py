@@ -1,0 +1,112 @@
+"""The `notiflow airflow|demo|summary` commands: the local Airflow and what it produced.
+
+Registered with the core CLI through the ``notiflow.commands`` entry point
+(pyproject.toml). Nothing here imports Airflow at module level: the CLI loads this
+module in every environment to list its commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from notiflow.settings import Settings
+
+DAILY_DAG = "daily_features"
+TRAINING_DAG = "engagement_training"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    airflow = sub.add_parser("airflow", help="start, stop or inspect the local Airflow")
+    airflow.add_argument("action", choices=["start", "stop", "status"])
+    airflow.set_defaults(func=cmd_airflow)
+
+    demo = sub.add_parser("demo", help="simulate history and run the DAGs through Airflow")
+    demo.add_argument(
+        "--history-days",
+        type=int,
+        help="days of history to simulate (default: the 28-day feature warm-up + training_days)",
+    )
+    demo.add_argument("--timeout", type=float, default=1800, help="seconds to wait per DAG run")
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("summary", help="print what was produced").set_defaults(
+        func=lambda settings, args: print(summary(settings)) or 0
+    )
+
+
+def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow_airflow import local
+
+    if args.action == "start":
+        local.start(settings)
+        print(f"Airflow UI: {local.base_url(settings)}")
+    elif args.action == "stop":
+        stopped = local.stop(settings)
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    else:
+        print(json.dumps(local.running_pids(settings)))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow.cli import seed_history
+    from notiflow_airflow import local as airflow_local
+
+    today = dt.datetime.now(dt.UTC).date()
+    seed_history(settings, today, args.history_days)
+    print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
+    airflow_local.start(settings)
+    api = airflow_local.ApiClient(settings)
+    api.wait_for_dags([DAILY_DAG, TRAINING_DAG])
+    # an earlier demo's runs in the same NOTIFLOW_HOME are not this demo's
+    seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in (DAILY_DAG, TRAINING_DAG)}
+    api.unpause(TRAINING_DAG)
+    api.unpause(DAILY_DAG)  # the scheduler creates the run that lands yesterday
+    print(f"==> waiting for {DAILY_DAG} (lands {today - dt.timedelta(days=1)})", flush=True)
+    daily = api.wait_for_run(DAILY_DAG, ignore=seen[DAILY_DAG], timeout_s=args.timeout)
+    print(f"    {DAILY_DAG}: {daily['state']}", flush=True)
+    training = {"state": "not run"}
+    if daily["state"] == "success":
+        print(f"==> waiting for {TRAINING_DAG}", flush=True)
+        training = api.wait_for_run(TRAINING_DAG, ignore=seen[TRAINING_DAG], timeout_s=args.timeout)
+        print(f"    {TRAINING_DAG}: {training['state']}", flush=True)
+    print(summary(settings))
+    return 0 if daily["state"] == "success" and training["state"] == "success" else 1
+
+
+def summary(settings: Settings) -> str:
+    """What the platform has produced, and where to look."""
+    from notiflow import warehouse
+    from notiflow.registry import latest_model
+    from notiflow_airflow import local as airflow_local
+
+    lines = ["", "notiflow: what was produced", ""]
+    try:
+        with warehouse.connect(settings, read_only=True, wait_s=30) as con:
+            counts = warehouse.table_counts(con)
+        lines.append(f"Warehouse {settings.warehouse_path}")
+        lines += [f"  {table:<55} {n:>10,} rows" for table, n in counts.items()]
+    except (FileNotFoundError, warehouse.WarehouseLockedError) as exc:
+        lines.append(f"Warehouse: {exc}")
+    model = latest_model(settings, "engagement")
+    if model:
+        lines.append(
+            f"Engagement model: version {model['version']} (AUC {model['auc']:.3f} on "
+            f"{model['eval_window']['end']}, trained on {model['train_window']['start']}.."
+            f"{model['train_window']['end']}) at {model['path']}"
+        )
+    else:
+        lines.append(f"Engagement model: none pushed under {settings.serving_dir / 'engagement'}")
+    docs = settings.data_docs_dir / "index.html"
+    lines.append(f"Data Docs: {docs}" + ("" if docs.exists() else " (not built yet)"))
+    if airflow_local.running_pids(settings):
+        lines += [
+            "",
+            f"Airflow UI: {airflow_local.base_url(settings)}  "
+            f"(user {airflow_local.ADMIN_USER}, password in "
+            f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
+            "Stop it with: make demo-stop",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""What every notiflow DAG shares: default arguments, the warehouse pool, Asset URIs,
+and the environment of the tasks' subprocesses (dbt, TFX).
+
+Nothing here imports Airflow: DAG files and the local supervisor both use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from notiflow import domain
+from notiflow.settings import Settings
+
+WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_POOL_DESCRIPTION = "DuckDB allows one process on its file: serializes warehouse tasks."
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "notiflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
+}
+
+# Models are Assets under this URI scheme, whatever the warehouse.
+_MODEL_ASSETS = {domain.ENGAGEMENT_MODEL}
+
+
+def asset_uri(settings: Settings, name: str) -> str:
+    """A stable URI for a warehouse table or model, independent of where NOTIFLOW_HOME is."""
+    if name in _MODEL_ASSETS:
+        return f"notiflow://models/{name.removesuffix('_model')}"
+    if settings.warehouse_target == "bigquery":
+        return f"bigquery://{settings.bigquery_project}/{settings.bigquery_dataset}/{name}"
+    return f"notiflow://warehouse/{domain.MARTS_SCHEMA}/{name}"
+
+
+def task_environment(settings: Settings) -> dict[str, str]:
+    """Variables a task's subprocess (dbt, TFX) needs besides the inherited environment."""
+    return {
+        **settings.as_environment(),
+        # TFX 1.16 needs tf-keras, not Keras 3.
+        "TF_USE_LEGACY_KERAS": "1",
+    }
+
+
+def dbt_paths(settings: Settings) -> dict[str, Path]:
+    return {
+        "project": settings.dbt_project_dir,
+        "profiles": settings.dbt_project_dir / "profiles.yml",
+        "manifest": settings.dbt_manifest_path,
+        "executable": settings.dbt_executable,
+    }

@@ -1,0 +1,121 @@
+"""The logic of notiflow's Airflow tasks, as plain functions DAG files call.
+
+Each takes the settings and the task's context values and returns what the task
+pushes to XCom. Airflow's exceptions are imported inside the functions, so that
+parsing a DAG file stays cheap and these stay testable one by one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from notiflow import domain
+from notiflow.settings import Settings
+
+
+def simulate_day(
+    settings: Settings, ds: str, fault: str | None, severity: float, run_id: str | None = None
+) -> dict[str, int]:
+    """Land day ``ds`` from the simulator inside a task. A load that breaks the raw or plan
+    contract fails at once (retrying would load the same rows) and is recorded with the
+    raw layer's quality results, so the reports show why the day stopped."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from expectations.results import ExpectationOutcome, write_results
+    from notiflow import simulator
+    from notiflow.contracts import SchemaContractError
+    from notiflow.simulator.plan import PlanContractError
+
+    try:
+        return simulator.simulate(
+            settings, dt.date.fromisoformat(ds), 1, fault=fault, severity=severity
+        )
+    except SchemaContractError as exc:
+        refused = ExpectationOutcome(
+            suite="raw_load_contract",
+            table=exc.table,
+            ds=ds,
+            expectation="load_contract",
+            column=", ".join(exc.columns) or None,
+            severity="critical",
+            success=False,
+            observed_value=str(exc),
+            layer="raw",
+        )
+        write_results(settings, [refused], run_id=run_id)
+        raise AirflowFailException(str(exc)) from exc
+    except PlanContractError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def run_quality_layer(
+    settings: Settings, layer: str, ds: str, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Run every GX suite of ``layer`` on day ``ds`` inside a task; the outcomes are kept in
+    quality.data_quality_results and returned for XCom. Broken data fails the task at
+    once: retrying cannot fix it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from expectations.gates import DataQualityError, run_layer
+
+    try:
+        outcomes = run_layer(settings, layer, ds, run_id=run_id)
+    except DataQualityError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return [outcome.as_record() for outcome in outcomes]
+
+
+def training_end_ds(
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
+    requested_end_ds: str | None,
+    latest_ds_in_mart: str | None,
+) -> str:
+    """The last day (evaluation day) of a training run's window.
+
+    An explicit request wins. Otherwise it is the newest day whose labels are
+    mature: an open within 24 h of a send on day D may be logged on day D+1, so
+    day D's labels are complete only once D+1 has landed. The newest landed day
+    is the newer of the asset events that triggered the run and the mart's newest day.
+    """
+    if requested_end_ds:
+        return requested_end_ds
+    days = [
+        event.extra["ds"]
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if (event.extra or {}).get("ds")
+    ]
+    # A re-landed older day must not pull the window back behind models already trained.
+    newest = max([*days, *([latest_ds_in_mart] if latest_ds_in_mart else [])], default=None)
+    if newest:
+        return (
+            dt.date.fromisoformat(newest) - dt.timedelta(days=domain.LABEL_MATURITY_DAYS)
+        ).isoformat()
+    raise ValueError(
+        "no training window: the run was not triggered by an update of its examples mart, "
+        "no end_ds was given, and the mart is empty"
+    )
+
+
+def newest_mart_day(settings: Settings, mart: str) -> str | None:
+    """The newest ``ds`` of a feature mart, or None when it is empty."""
+    from notiflow import warehouse
+
+    with warehouse.connect(settings, read_only=True) as con:
+        return con.execute(
+            f"select cast(max(ds) as varchar) from {domain.mart_table(mart)}"
+        ).fetchone()[0]
+
+
+def training_window(
+    settings: Settings,
+    examples_mart: str,
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
+    requested_end_ds: str | None,
+) -> str:
+    """The evaluation day of a training run triggered by ``examples_mart`` (see
+    :func:`training_end_ds`)."""
+    latest = newest_mart_day(settings, examples_mart)
+    return training_end_ds(triggering_asset_events, requested_end_ds, latest)
