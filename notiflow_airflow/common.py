@@ -22,17 +22,17 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=1),
 }
 
-# Models are Assets under this URI scheme, whatever the warehouse.
-_MODEL_ASSETS = {domain.ENGAGEMENT_MODEL}
-
-
 def asset_uri(settings: Settings, name: str) -> str:
-    """A stable URI for a warehouse table or model, independent of where NOTIFLOW_HOME is."""
-    if name in _MODEL_ASSETS:
-        return f"notiflow://models/{name.removesuffix('_model')}"
+    """A stable URI for a warehouse table, independent of where NOTIFLOW_HOME is."""
     if settings.warehouse_target == "bigquery":
         return f"bigquery://{settings.bigquery_project}/{settings.bigquery_dataset}/{name}"
     return f"notiflow://warehouse/{domain.MARTS_SCHEMA}/{name}"
+
+
+def model_asset_uri(name: str) -> str:
+    """The URI of a model's Asset (``engagement_model`` → ``notiflow://models/engagement``),
+    whatever the warehouse: its events say a new version was pushed."""
+    return f"notiflow://models/{name.removesuffix('_model')}"
 
 
 def task_environment(settings: Settings) -> dict[str, str]:

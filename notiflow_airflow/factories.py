@@ -19,7 +19,13 @@ from notiflow import pipelines
 from notiflow.domain import TFX_NOT_PUSHED_EXIT_CODE
 from notiflow.settings import Settings, get_settings
 from notiflow_airflow import tasks
-from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, asset_uri, task_environment
+from notiflow_airflow.common import (
+    DEFAULT_ARGS,
+    WAREHOUSE_POOL,
+    asset_uri,
+    model_asset_uri,
+    task_environment,
+)
 from notiflow_airflow.operators import TfxComponentOperator
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -27,8 +33,13 @@ WINDOW_TASK_ID = "training_window"
 
 
 def asset(settings: Settings, name: str) -> Asset:
-    """The Asset of a warehouse table or model (:mod:`notiflow.domain` names them)."""
+    """The Asset of a warehouse table (:mod:`notiflow.domain` names them)."""
     return Asset(name=name, uri=asset_uri(settings, name))
+
+
+def asset_of_model(name: str) -> Asset:
+    """The Asset of a model, updated when a new version is pushed."""
+    return Asset(name=name, uri=model_asset_uri(name))
 
 
 def tfx_component_command(
@@ -97,7 +108,7 @@ def training_dag(
     ``model_asset`` when it pushed a new model version."""
     settings = settings or get_settings()
     graph = pipelines.load_graph(pipeline)
-    model = asset(settings, model_asset)
+    model = asset_of_model(model_asset)
     with DAG(
         dag_id=f"{pipeline}_training",
         schedule=[asset(settings, trigger)],
