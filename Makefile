@@ -19,10 +19,11 @@ export TF_USE_LEGACY_KERAS := 1
 
 setup: $(ORCH)/.installed $(DBT)/.installed $(TFX)/.installed
 
-# The notiflow package (pyproject.toml) is installed editable, without dependencies, into each.
-# The notiflow.egg-info that setuptools leaves in the repository is removed: with the
-# repository on PYTHONPATH (Airflow's components) it would make a second `notiflow`
-# distribution, and Airflow would load the reports plugin's entry point twice.
+# The notiflow distribution (pyproject.toml: the core `notiflow`, the Airflow glue
+# `notiflow_airflow`, `expectations`, `tfx_pipelines`) is installed editable, without
+# dependencies, into each. Code is found through the install, never through PYTHONPATH.
+# The notiflow.egg-info setuptools leaves in the repository is removed: were the
+# repository on sys.path, it would make a second `notiflow` distribution.
 $(ORCH)/.installed: requirements.txt pyproject.toml
 	rm -rf $(ORCH) && $(PYTHON) -m venv $(ORCH)
 	$(ORCH)/bin/pip install $(PIP_FLAGS) -r requirements.txt
@@ -62,8 +63,8 @@ demo-stop:
 	$(ORCH)/bin/notiflow airflow stop
 
 lint: setup
-	$(ORCH)/bin/ruff check notiflow expectations dags tests tfx_pipelines
-	$(ORCH)/bin/ruff format --check notiflow expectations dags tests tfx_pipelines
+	$(ORCH)/bin/ruff check notiflow notiflow_airflow expectations dags tests tfx_pipelines bench
+	$(ORCH)/bin/ruff format --check notiflow notiflow_airflow expectations dags tests tfx_pipelines bench
 
 clean: demo-stop
 	rm -rf .notiflow

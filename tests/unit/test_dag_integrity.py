@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from notiflow.dbt import run_dbt
+from notiflow.dbt import project_vars, run_dbt
 from notiflow.settings import Settings
 from notiflow_airflow.local import airflow_environment
 
@@ -21,6 +21,7 @@ print(json.dumps({
             "tags": sorted(dag.tags),
             "doc_md": bool(dag.doc_md),
             "catchup": dag.catchup,
+            "params": {k: dag.params.get_param(k).schema for k in dag.params},
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                                   "upstream": sorted(t.upstream_task_ids),
                                   "vars": getattr(t, "vars", None),
@@ -93,7 +94,9 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     assert first_models  # dbt starts only after the raw gate
     assert all(t in first_models or _ancestors(tasks, t) & set(first_models) for t in dbt_tasks)
     # every dbt task builds the landed day only
-    assert all(task["vars"] == {"ds": "{{ ds }}"} for task in dbt_tasks.values())
+    # (with the domain facts every dbt invocation gets as vars)
+    landed_day_only = project_vars({"ds": "{{ ds }}"})
+    assert all(task["vars"] == landed_day_only for task in dbt_tasks.values())
     marts = ("ml_engagement_examples", "ml_ranking_examples", "ml_scoring_candidates",
              "user_features_daily", "pin_features_daily")  # fmt: skip
     upstream_of_gate = _ancestors(tasks, "gate_features")
@@ -128,9 +131,8 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
         assert component in tasks
 
 
-def test_fault_drills_offered_by_the_dag_are_the_simulators():
-    from notiflow.orchestration import SIMULATOR_FAULTS
-
+def test_fault_drills_offered_by_the_dag_are_the_simulators(dagbag):
     from notiflow import simulator
 
-    assert tuple(SIMULATOR_FAULTS) == tuple(simulator.FAULTS)
+    offered = dagbag["dags"]["daily_features"]["params"]["inject_fault"]["enum"]
+    assert tuple(fault for fault in offered if fault is not None) == tuple(simulator.FAULTS)

@@ -17,7 +17,7 @@ from notiflow.simulator import truth
 from tests.conftest import START
 from tests.paths import REPO_ROOT
 
-GUARDED = ("dbt_project", "tfx_pipelines", "dags", "expectations")
+GUARDED = ("dbt_project", "tfx_pipelines", "dags", "expectations", "notiflow_airflow")
 # Build output and caches under the guarded folders, not code anyone wrote.
 IGNORED_PARTS = {"target", "logs", "dbt_packages", "__pycache__", ".ipynb_checkpoints"}
 TEXT_SUFFIXES = {
