@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from simulate_scale import machine  # noqa: E402
 
-from notiflow import simulator, warehouse  # noqa: E402
-from notiflow.dbt import dbt_environment  # noqa: E402
+from notiflow import domain, simulator, warehouse  # noqa: E402
+from notiflow.dbt import dbt_command, dbt_environment  # noqa: E402
 from notiflow.settings import Settings  # noqa: E402
 
 MEASURES = ("backfill-build", "backfill-days", "one-day")
@@ -41,10 +41,11 @@ BACKFILL_TARGET_S = 600
 
 
 def timed_dbt(settings: Settings, args: list[str]) -> dict[str, float]:
-    """Run dbt and return its wall time and peak RSS (of the dbt process, via wait4)."""
+    """Run dbt (with the project vars, as notiflow.dbt.run_dbt does) and return its wall
+    time and peak RSS (of the dbt process, via wait4)."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(settings.dbt_executable), *args, "--project-dir", str(settings.dbt_project_dir)],
+        dbt_command(settings, args),
         env=dbt_environment(settings),
         cwd=settings.dbt_project_dir,
         stdout=subprocess.DEVNULL,
@@ -56,7 +57,8 @@ def timed_dbt(settings: Settings, args: list[str]) -> dict[str, float]:
     return {
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2),
-        **node_times(settings),
+        # dbt parse runs no nodes and writes no run_results.json
+        **(node_times(settings) if args[0] != "parse" else {}),
     }
 
 
@@ -99,16 +101,17 @@ def main() -> int:
         started = time.perf_counter()
         simulator.simulate(settings, args.start, args.days, users=args.users, pins=args.pins)
         result["simulate_s"] = round(time.perf_counter() - started, 1)
+    raw = domain.RAW_SCHEMA
     with warehouse.connect(settings, read_only=True) as con:
-        landed = con.execute("select distinct ds from raw.notifications order by 1").fetchall()
+        landed = con.execute(f"select distinct ds from {raw}.notifications order by 1").fetchall()
         days = [day for (day,) in landed]
         result["raw_rows_per_day"] = {
-            table: con.execute(f"select count(*) / count(distinct ds) from raw.{table}").fetchone()[
-                0
-            ]
+            table: con.execute(
+                f"select count(*) / count(distinct ds) from {raw}.{table}"
+            ).fetchone()[0]
             for table in ("engagement_events", "notification_events", "notifications")
         }
-        result["users"] = con.execute("select count(*) from raw.users").fetchone()[0]
+        result["users"] = con.execute(f"select count(*) from {raw}.users").fetchone()[0]
     result["days"] = len(days)
 
     timed_dbt(settings, ["parse", "--quiet"])  # parse once, as Airflow's manifest is
@@ -129,14 +132,8 @@ def main() -> int:
         )
     with warehouse.connect(settings, read_only=True) as con:
         result["mart_rows"] = {
-            table: con.execute(f"select count(*) from marts.{table}").fetchone()[0]
-            for table in (
-                "ml_engagement_examples",
-                "ml_ranking_examples",
-                "ml_scoring_candidates",
-                "user_features_daily",
-                "pin_features_daily",
-            )  # fmt: skip
+            table: con.execute(f"select count(*) from {domain.mart_table(table)}").fetchone()[0]
+            for table in domain.FEATURE_MARTS
         }
     backfills = [
         result[key]["wall_s"]

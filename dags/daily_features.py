@@ -19,6 +19,10 @@ Lands one day of notification activity and turns it into gated features:
 Every check result lands in `quality.data_quality_results` and in the reports
 inside Airflow. Every task that touches the DuckDB warehouse holds the one-slot
 `warehouse` pool.
+
+Where the logic lives: landing and the gates in `notiflow_airflow/tasks.py` (over the
+simulator in `notiflow/simulator/` and the suites in `expectations/suites.py`), the
+models in `dbt_project/`, the mart names in `notiflow/domain.py`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from notiflow import domain
+from notiflow.dbt import project_vars
 from notiflow.settings import get_settings
 from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, dbt_paths, task_environment
 from notiflow_airflow.factories import asset
@@ -102,7 +107,11 @@ def daily_features():
             invocation_mode=InvocationMode.SUBPROCESS,
         ),
         # every model rebuilds only the days the landed day changes (macros/build_window.sql)
-        operator_args={"pool": WAREHOUSE_POOL, "install_deps": False, "vars": {"ds": "{{ ds }}"}},
+        operator_args={
+            "pool": WAREHOUSE_POOL,
+            "install_deps": False,
+            "vars": project_vars({"ds": "{{ ds }}"}),
+        },
     )
 
     @task(pool=WAREHOUSE_POOL, outlets=mart_assets)

@@ -25,18 +25,19 @@ from collections.abc import Callable
 import great_expectations as gx
 from great_expectations.core import ExpectationSuite
 
-from notiflow import contracts
+from notiflow import contracts, domain
 
-RAW, FEATURES, PLAN = "raw", "features", "plan"
-LAYERS = (RAW, FEATURES, PLAN)
+LAYERS = domain.QUALITY_LAYERS
+RAW, FEATURES, PLAN = LAYERS
 
-ENGAGEMENT_EXAMPLES_SUITE = "ml_engagement_examples"
-RANKING_EXAMPLES_SUITE = "ml_ranking_examples"
-USER_FEATURES_SUITE = "user_features_daily"
-PLAN_SUITE = "notification_plan"
+# A gated mart's or plan's suite is named after its table.
+ENGAGEMENT_EXAMPLES_SUITE = domain.ENGAGEMENT_EXAMPLES
+RANKING_EXAMPLES_SUITE = domain.RANKING_EXAMPLES
+USER_FEATURES_SUITE = domain.USER_FEATURES
+PLAN_SUITE = domain.PLAN_TABLE
 
 # Enumerations, as the loggers (the simulator locally) emit them.
-CHANNELS = ["push", "email", "in_app"]
+CHANNELS = list(domain.CHANNELS)
 ENGAGEMENT_EVENT_TYPES = ["impression", "closeup", "click", "save"]
 SURFACES = ["home_feed", "search", "notification"]
 NOTIFICATION_EVENT_TYPES = ["delivered", "open", "click", "dismiss", "unsubscribe"]
@@ -70,9 +71,9 @@ FAR_FACTOR = 3.0
 TAIL_SLACK = 0.15
 
 # Daily caps of the notification plan: at most this many notifications per user per
-# channel per day. Push matches the logging heuristic's two daily slots. The scoring
-# issue owns these numbers (they are product decisions); the gate only enforces them.
-DAILY_CAPS = {"push": 2, "email": 1, "in_app": 2}
+# channel per day (product decisions, domain.DAILY_CAPS); the gate only enforces them.
+# Push matches the logging heuristic's two daily slots.
+DAILY_CAPS = dict(domain.DAILY_CAPS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,8 +248,13 @@ def raw_users_suite(reference: Reference) -> ExpectationSuite:
             min_value=-12,
             max_value=14,
         ),
-        _null_rate("push_opt_in", "A missing opt-in counts as opted out: the user gets no push."),
-        _null_rate("email_opt_in", "A missing opt-in counts as opted out: the user gets no email."),
+        *(
+            _null_rate(
+                f"{channel}_opt_in",
+                f"A missing opt-in counts as opted out: the user gets no {channel}.",
+            )
+            for channel in domain.OPT_IN_CHANNELS
+        ),
         *(
             _null_rate(column, f"Examples without {column} fall into the model's unknown bucket.")
             for column in ("country", "platform", "age_bucket")
@@ -303,7 +309,8 @@ def raw_notifications_suite(reference: Reference) -> ExpectationSuite:
         _inside_day(
             "sent_ts",
             reference,
-            "A send outside its partition day breaks the 24h label window and the daily caps.",
+            f"A send outside its partition day breaks the {domain.ATTRIBUTION_WINDOW_HOURS}h "
+            "label window and the daily caps.",
         ),
         _warning(
             gx.expectations.ExpectColumnValuesToBeInSet,
@@ -460,9 +467,10 @@ def engagement_examples_suite(reference: Reference | None = None) -> Expectation
         ),
         _between(
             "days_since_last_open",
-            "Capped at 29 (no open in the 28-day window); beyond the cap the feature is broken.",
+            f"Capped at {domain.DAYS_SINCE_CAP} (no open in the {domain.FEATURE_WINDOW_DAYS}-day "
+            "window); beyond the cap the feature is broken.",
             min_value=0,
-            max_value=29,
+            max_value=domain.DAYS_SINCE_CAP,
         ),
         *(
             _null_rate(column, f"Null {column} falls into the model's unknown bucket.")
@@ -522,6 +530,9 @@ PLAN_DERIVED_COLUMNS = (
     "is_subscribed",
 )
 _CAP_CASE = " ".join(f"when '{c}' then {n}" for c, n in DAILY_CAPS.items())
+_OPT_IN_CASE = " ".join(
+    f"when '{c}' then coalesce(users.{c}_opt_in, false)" for c in domain.OPT_IN_CHANNELS
+)
 PLAN_FRAME_SQL = f"""
     with plan as (
         select * from {contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE} where ds = ?::date
@@ -546,14 +557,13 @@ PLAN_FRAME_SQL = f"""
     select
         counted.* exclude (items_in_notification),
         users.user_id is not null as is_known_user,
-        case counted.channel
-            when 'push' then coalesce(users.push_opt_in, false)
-            when 'email' then coalesce(users.email_opt_in, false)
+        -- channels without an opt-in reach every known user
+        case counted.channel {_OPT_IN_CASE}
             else users.user_id is not null
         end as is_opted_in,
         counted.user_channel_sends <= case counted.channel {_CAP_CASE} else 0 end
             as is_within_daily_cap,
-        counted.channel = 'email' or counted.items_in_notification = 1
+        counted.channel = '{domain.EMAIL}' or counted.items_in_notification = 1
             as is_item_count_allowed,
         unsubscribed.user_id is null as is_subscribed
     from counted
@@ -766,25 +776,30 @@ SUITES: dict[str, GatedTable] = {
         _raw("notification_plan_drops", raw_notification_plan_drops_suite),
         GatedTable(
             ENGAGEMENT_EXAMPLES_SUITE,
-            "marts.ml_engagement_examples",
+            domain.mart_table(domain.ENGAGEMENT_EXAMPLES),
             FEATURES,
             engagement_examples_suite,
             distribution=(
                 DistributionCheck("opened_24h", floor=0.02, critical_when_far=True),
                 DistributionCheck("user_open_rate_28d", floor=0.02, critical_when_far=True),
                 DistributionCheck("channel_open_rate_28d", floor=0.02),
-                # Warning only: it grows through a world's first 28 days.
+                # Warning only: it grows through a world's first feature window.
                 DistributionCheck("user_sends_28d", floor=1.0),
             ),
         ),
         GatedTable(
             RANKING_EXAMPLES_SUITE,
-            "marts.ml_ranking_examples",
+            domain.mart_table(domain.RANKING_EXAMPLES),
             FEATURES,
             ranking_examples_suite,
             distribution=(DistributionCheck("clicked_24h", floor=0.02, critical_when_far=True),),
         ),
-        GatedTable(USER_FEATURES_SUITE, "marts.user_features_daily", FEATURES, user_features_suite),
+        GatedTable(
+            USER_FEATURES_SUITE,
+            domain.mart_table(domain.USER_FEATURES),
+            FEATURES,
+            user_features_suite,
+        ),
         GatedTable(
             PLAN_SUITE,
             f"{contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE}",

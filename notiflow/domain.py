@@ -20,6 +20,10 @@ from typing import Any
 CHANNELS: tuple[str, ...] = ("push", "email", "in_app")
 PUSH, EMAIL, IN_APP = CHANNELS
 
+# The channels a user must opt in to (at signup: the users table's `<channel>_opt_in`);
+# in-app shows only while the user is in the app and needs none.
+OPT_IN_CHANNELS: tuple[str, ...] = (PUSH, EMAIL)
+
 # At most this many notifications per user, channel and day (the plan gate checks
 # them; the volume policy plans within them).
 DAILY_CAPS: MappingProxyType[str, int] = MappingProxyType({PUSH: 2, EMAIL: 1, IN_APP: 2})
@@ -67,6 +71,9 @@ FAULT_DRILLS: tuple[str, ...] = (
 )  # fmt: skip
 
 # --- Tables and Assets ------------------------------------------------------------
+
+# The gated layers, in the order data passes them (quality results and reports key on them).
+QUALITY_LAYERS: tuple[str, ...] = ("raw", "features", "plan")
 
 RAW_SCHEMA = "raw"
 MARTS_SCHEMA = "marts"

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 
+from notiflow.domain import FEATURE_WINDOW_DAYS
 from notiflow.settings import Settings
 
 DAILY_DAG = "daily_features"
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--history-days",
         type=int,
-        help="days of history to simulate (default: the 28-day feature warm-up + training_days)",
+        help=f"days of history to simulate (default: the {FEATURE_WINDOW_DAYS}-day feature "
+        "warm-up + training_days)",
     )
     demo.add_argument("--timeout", type=float, default=1800, help="seconds to wait per DAG run")
     demo.set_defaults(func=cmd_demo)

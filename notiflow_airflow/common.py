@@ -22,6 +22,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=1),
 }
 
+
 def asset_uri(settings: Settings, name: str) -> str:
     """A stable URI for a warehouse table, independent of where NOTIFLOW_HOME is."""
     if settings.warehouse_target == "bigquery":

@@ -58,10 +58,11 @@
 {%- endmacro %}
 
 {#-
-  A daily run's snapshots look 28 days back, into intermediate days earlier runs built.
-  On a warehouse whose intermediate layer lacks a landed day of that window (a fresh
-  warehouse with history, or a skipped day), a daily run would silently build features
-  without that history; refuse it instead (on-run-start), naming the missing days.
+  A daily run's snapshots look feature_window_days (macros/domain_var.sql) days back, into
+  intermediate days earlier runs built. On a warehouse whose intermediate layer lacks a landed day of
+  that window (a fresh warehouse with history, or a skipped day), a daily run would
+  silently build features without that history; refuse it instead (on-run-start),
+  naming the missing days.
 -#}
 {% macro assert_history_built() -%}
     {%- set ds = landed_day() -%}
@@ -70,7 +71,8 @@
     {%- endif -%}
     {%- set node = graph.nodes['model.notiflow.int_user_activity_daily'] -%}
     {%- set activity = adapter.get_relation(node.database, node.schema, node.alias) -%}
-    {%- set window_start = add_days("cast('" ~ ds ~ "' as date)", -28) -%}
+    {%- set window_days = domain_var('feature_window_days') -%}
+    {%- set window_start = add_days("cast('" ~ ds ~ "' as date)", -window_days) -%}
     {%- set window_end = add_days("cast('" ~ ds ~ "' as date)", -1) -%}
     {%- set missing_days -%}
         select distinct cast(ds as date) as ds
@@ -87,9 +89,9 @@
     {%- if missing -%}
         {{ exceptions.raise_compiler_error(
             "daily run for ds=" ~ ds ~ ": " ~ node.schema ~ "." ~ node.alias ~ " lacks landed day(s) "
-            ~ missing | join(', ') ~ " of the 28 days before it, so its features would miss that"
-            ~ " history; build them first with a full build (`dbt build` without --vars ds) or"
-            ~ " the daily runs of those days"
+            ~ missing | join(', ') ~ " of the " ~ window_days ~ " days before it, so its features"
+            ~ " would miss that history; build them first with a full build (`dbt build`"
+            ~ " without --vars ds) or the daily runs of those days"
         ) }}
     {%- endif -%}
     {{- return('') -}}

@@ -14,8 +14,9 @@ import datetime as dt
 
 import numpy as np
 
+from notiflow.domain import EMAIL_DIGEST_ITEMS
 from notiflow.simulator.catalog import Catalog
-from notiflow.simulator.sends import EMAIL_DIGEST_ITEMS, Sends
+from notiflow.simulator.sends import Sends
 from notiflow.simulator.state import UserState
 from notiflow.simulator.world import (
     CHANNELS,

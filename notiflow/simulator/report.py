@@ -17,17 +17,18 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from notiflow.domain import EMAIL, IN_APP, PUSH
 from notiflow.settings import Settings
 from notiflow.simulator import charts
 from notiflow.simulator.truth import SCHEMA, TruthStore
 
 # Published ranges the default world must land in (share of sends).
 PUBLISHED_RANGES: dict[str, tuple[float, float]] = {
-    "push open rate": (0.02, 0.10),
-    "email open rate": (0.10, 0.30),
-    "email click rate": (0.01, 0.05),
-    "in_app open rate": (0.05, 0.20),
-    "email unsubscribe rate": (0.0005, 0.005),
+    f"{PUSH} open rate": (0.02, 0.10),
+    f"{EMAIL} open rate": (0.10, 0.30),
+    f"{EMAIL} click rate": (0.01, 0.05),
+    f"{IN_APP} open rate": (0.05, 0.20),
+    f"{EMAIL} unsubscribe rate": (0.0005, 0.005),
 }
 # Events per user are heavy-tailed when the 99th percentile is this many times the median.
 HEAVY_TAIL_RATIO = 5.0
@@ -259,7 +260,7 @@ def _position_bias(con: duckdb.DuckDBPyConnection) -> list[dict[str, float]]:
     rows = con.execute(
         f"""select i.position, count(*), avg(i.is_clicked::int), avg(i.p_click_given_open)
             from {SCHEMA}.items i join {SCHEMA}.sends s using (notification_id, ds)
-            where s.channel = 'email' and s.is_opened
+            where s.channel = '{EMAIL}' and s.is_opened
             group by 1 order by 1"""
     ).fetchall()
     return [
@@ -276,11 +277,11 @@ def _position_bias(con: duckdb.DuckDBPyConnection) -> list[dict[str, float]]:
 def _checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
     channels = figures["channels"]
     values = {
-        "push open rate": channels.get("push", {}).get("open_rate"),
-        "email open rate": channels.get("email", {}).get("open_rate"),
-        "email click rate": channels.get("email", {}).get("click_rate"),
-        "in_app open rate": channels.get("in_app", {}).get("open_rate"),
-        "email unsubscribe rate": channels.get("email", {}).get("unsubscribe_rate"),
+        f"{PUSH} open rate": channels.get(PUSH, {}).get("open_rate"),
+        f"{EMAIL} open rate": channels.get(EMAIL, {}).get("open_rate"),
+        f"{EMAIL} click rate": channels.get(EMAIL, {}).get("click_rate"),
+        f"{IN_APP} open rate": channels.get(IN_APP, {}).get("open_rate"),
+        f"{EMAIL} unsubscribe rate": channels.get(EMAIL, {}).get("unsubscribe_rate"),
     }
     checks = [
         {

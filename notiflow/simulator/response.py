@@ -16,6 +16,7 @@ import datetime as dt
 
 import numpy as np
 
+from notiflow.domain import ATTRIBUTION_WINDOW_HOURS
 from notiflow.simulator.catalog import Catalog
 from notiflow.simulator.sends import (
     CLICK,
@@ -59,7 +60,8 @@ POSITION_DECAY = 0.8  # examination of position k: k ** -POSITION_DECAY
 UNSUBSCRIBE_FATIGUE_WEIGHT = 0.15  # per send on the channel in the 7 days before
 # Events happen at most this long after the send (opens are truncated exponentials).
 MAX_DELAY_H = 48
-LABEL_WINDOW_H = 24
+# The truth store's P(open within the label window) matches the platform's label.
+LABEL_WINDOW_H = ATTRIBUTION_WINDOW_HOURS
 DISMISS_MEAN_DELAY_H = 2.0
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from notiflow.simulator.world import CHANNELS, EMAIL
 
-# An email digest carries this many pins; push and in-app carry one.
-EMAIL_DIGEST_ITEMS = 5
+# A send carries up to domain.EMAIL_DIGEST_ITEMS items (an email digest); push and in-app
+# carry one. NO_ITEM pads the unused positions.
 NO_ITEM = -1
 NOTIFICATION_TYPES = {
     c: "digest" if i == EMAIL else "pin_recommendation" for i, c in enumerate(CHANNELS)

@@ -19,7 +19,9 @@ from notiflow.simulator.world import CHANNELS, Stream, World, epoch_day, rng
 ACTIVITY_PERSISTENCE = 0.9
 ACTIVITY_SHOCK_SD = 0.1
 ACTIVITY_DRIFT_SD = ACTIVITY_SHOCK_SD / np.sqrt(1 - ACTIVITY_PERSISTENCE**2)
-# Days since the last open are counted up to this cap.
+# Days since the last open are counted up to this cap: the simulated users' memory (the
+# world's ground truth), not the platform's feature cap (domain.DAYS_SINCE_CAP), so the two
+# stay separate on purpose.
 RECENCY_CAP_DAYS = 30
 # Fatigue counts the sends of this many days before the day.
 FATIGUE_WINDOW_DAYS = 7

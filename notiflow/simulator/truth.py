@@ -73,14 +73,13 @@ TABLES: dict[str, str] = {
     """,
     "user_days": """
         user_idx integer, organic_sessions integer, induced_sessions integer,
-        engagement_events integer, push_sends integer, email_sends integer,
-        in_app_sends integer, opens integer, ds date
-    """,
+        engagement_events integer, """
+    + "".join(f"{c}_sends integer, " for c in CHANNELS)
+    + "opens integer, ds date",
     "user_state": """
-        user_idx integer, activity_drift double, last_open_day date,
-        is_unsubscribed_push boolean, is_unsubscribed_email boolean,
-        is_unsubscribed_in_app boolean, ds date
-    """,
+        user_idx integer, activity_drift double, last_open_day date, """
+    + "".join(f"is_unsubscribed_{c} boolean, " for c in CHANNELS)
+    + "ds date",
     "pending_events": """
         seq integer, notification_id varchar, user_idx integer, channel smallint,
         event_type smallint, position smallint, pin_idx integer, event_ts timestamp,
@@ -142,7 +141,7 @@ class TruthStore:
     def state_at_end_of(self, day: dt.date, n_users: int) -> UserState:
         cols = self.con.execute(
             f"""select activity_drift, last_open_day - date '{UNIX_EPOCH}' as last_open_day,
-                       is_unsubscribed_push, is_unsubscribed_email, is_unsubscribed_in_app
+                       {", ".join(f"is_unsubscribed_{c}" for c in CHANNELS)}
                 from {SCHEMA}.user_state where ds = ? order by user_idx""",
             [day],
         ).fetchnumpy()
@@ -159,7 +158,7 @@ class TruthStore:
     def sends_before(self, day: dt.date, n_users: int) -> np.ndarray:
         """Sends per user and channel in the FATIGUE_WINDOW_DAYS days before ``day``."""
         cols = self.con.execute(
-            f"""select user_idx, sum(push_sends), sum(email_sends), sum(in_app_sends)
+            f"""select user_idx, {", ".join(f"sum({c}_sends)" for c in CHANNELS)}
                 from {SCHEMA}.user_days
                 where ds >= ?::date - {FATIGUE_WINDOW_DAYS}::integer and ds < ?::date
                 group by user_idx""",

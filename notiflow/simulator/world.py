@@ -20,8 +20,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-CHANNELS = ("push", "email", "in_app")
-PUSH, EMAIL, IN_APP = range(len(CHANNELS))
+from notiflow import domain
+
+CHANNELS = domain.CHANNELS
+# The simulator indexes its arrays (users x channels, a send's channel) by position in
+# CHANNELS.
+PUSH, EMAIL, IN_APP = (CHANNELS.index(c) for c in (domain.PUSH, domain.EMAIL, domain.IN_APP))
 TOPICS = (
     "architecture", "art", "beauty", "cars", "crafts", "diy", "education", "fashion",
     "fitness", "food", "gaming", "gardening", "hair", "home_decor", "kids", "outdoors",
@@ -131,10 +135,18 @@ class World:
         tz_choice = g.random(n)
         tz_offset = _country_tz(country_idx, tz_choice)
         platform = g.choice(len(PLATFORMS), n, p=[0.45, 0.40, 0.15])
-        # Web push is rare; mobile users mostly accept push.
+        # Web push is rare; mobile users mostly accept push. Channels without an opt-in
+        # (in-app) reach everyone.
         push_rate = np.where(platform == PLATFORMS.index("web"), 0.25, 0.65)
+        opt_in_rate = {PUSH: push_rate, EMAIL: 0.8}
         opted_in = np.stack(
-            [g.random(n) < push_rate, g.random(n) < 0.8, np.ones(n, dtype=bool)], axis=1
+            [
+                g.random(n) < opt_in_rate[c]
+                if CHANNELS[c] in domain.OPT_IN_CHANNELS
+                else np.ones(n, dtype=bool)
+                for c in range(len(CHANNELS))
+            ],
+            axis=1,
         )
         first_s = day_start_s(first_day)
         return cls(
@@ -172,8 +184,10 @@ class World:
                 "platform": self.platform,
                 "age_bucket": self.age_bucket,
                 "tz_offset_hours": self.tz_offset_hours.astype(np.int32),
-                "push_opt_in": self.opted_in[:, PUSH],
-                "email_opt_in": self.opted_in[:, EMAIL],
+                **{
+                    f"{channel}_opt_in": self.opted_in[:, CHANNELS.index(channel)]
+                    for channel in domain.OPT_IN_CHANNELS
+                },
             }
         )
 

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from notiflow import warehouse
+from notiflow import domain, warehouse
 from notiflow.contracts import RESULTS_SCHEMA, RESULTS_TABLE, RESULTS_TARGET
 from notiflow.settings import Settings
 
-LAYERS = ("raw", "features", "plan")
+LAYERS = domain.QUALITY_LAYERS
 BUSY_WAIT_S = 3.0
 
 

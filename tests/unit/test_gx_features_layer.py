@@ -12,7 +12,7 @@ import pytest
 from expectations.gates import DataQualityError, MissingTableError, run_gate, run_layer
 from expectations.results import latest_results
 from expectations.suites import ENGAGEMENT_EXAMPLES_COLUMNS
-from notiflow import warehouse
+from notiflow import domain, warehouse
 from notiflow.settings import Settings
 from tests.conftest import START
 
@@ -34,7 +34,7 @@ def _examples(
             "ds": pd.Timestamp(day),
             "sent_at": pd.Timestamp(day) + pd.to_timedelta(g.integers(0, 86400, n), unit="s"),
             "propensity": g.uniform(0.05, 0.9, n),
-            "channel": g.choice(["push", "email", "in_app"], n),
+            "channel": g.choice(list(domain.CHANNELS), n),
             "platform": g.choice(["ios", "android", "web"], n),
             "country": g.choice(["US", "FR"], n),
             "pin_topic": g.choice(["art", "cars"], n),

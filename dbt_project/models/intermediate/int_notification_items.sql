@@ -33,7 +33,7 @@ first_clicks as (
         events.event_type = 'click'
         and events.event_at >= notifications.sent_at
         and events.event_at
-            <= {{ dbt.dateadd('hour', var('attribution_window_hours'), 'notifications.sent_at') }}
+            <= {{ dbt.dateadd('hour', domain_var('attribution_window_hours'), 'notifications.sent_at') }}
     group by events.notification_id, events.item_position
 ),
 

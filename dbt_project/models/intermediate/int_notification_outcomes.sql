@@ -43,7 +43,7 @@ first_opens as (
         events.event_type = 'open'
         and events.event_at >= notifications.sent_at
         and events.event_at
-            <= {{ dbt.dateadd('hour', var('attribution_window_hours'), 'notifications.sent_at') }}
+            <= {{ dbt.dateadd('hour', domain_var('attribution_window_hours'), 'notifications.sent_at') }}
     group by events.notification_id
 ),
 

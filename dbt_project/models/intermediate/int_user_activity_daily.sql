@@ -1,7 +1,7 @@
 -- Per user and UTC day: organic activity, and notifications received, opened (inside the
 -- attribution window, dated by when the open happened) and unsubscribed from, per channel.
 -- A day's row is final once that day landed, so a daily run builds only the landed day.
-{%- set channels = ['push', 'email', 'in_app'] %}
+{%- set channels = domain_var('channels') %}
 with
 
 organic as (

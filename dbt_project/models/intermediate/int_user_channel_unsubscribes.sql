@@ -2,7 +2,7 @@
 -- Rebuilt whole on every run (one narrow scan of the daily activity), since "unsubscribed
 -- as of day D" looks back to the beginning of the logs.
 {{ config(materialized='table', partition_by=none, unique_key=none) }}
-{%- set channels = ['push', 'email', 'in_app'] %}
+{%- set channels = domain_var('channels') %}
 
 with
 

@@ -4,11 +4,12 @@
 -- the day before ds), so it lies in [0, 1] and sums to 1 over the user's topics. Also the
 -- notifications featuring the topic that the user received and opened in 28 days.
 -- A daily run builds today's and tomorrow's snapshots.
+{%- set window_days = domain_var('feature_window_days') %}
 with
 
 activity as (
     select * from {{ ref('int_user_topic_activity_daily') }}
-    where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
+    where ds between {{ add_days(build_start(), -window_days) }} and {{ build_end() }}
 ),
 
 as_of_days as (
@@ -26,7 +27,7 @@ windowed as (
         activity.notification_sends,
         activity.notification_opens
     from activity
-    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', 28) }}
+    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', window_days) }}
 ),
 
 decayed as (

@@ -2,6 +2,7 @@
 -- features as of the end of ds - 1 (the user, pin and affinity snapshots of day ds) and
 -- the labels opened_24h / clicked_24h. A send's labels are final once the next day has
 -- landed (is_label_mature), so a daily run rebuilds yesterday's and today's sends.
+{%- set channels = domain_var('channels') %}
 with
 
 sends as (
@@ -65,17 +66,17 @@ examples as (
 
         -- user on this channel
         case sends.channel
-            {%- for channel in ['push', 'email', 'in_app'] %}
+            {%- for channel in channels %}
             when '{{ channel }}' then user_features.{{ channel }}_sends_1d
             {%- endfor %}
         end as channel_sends_1d,
         case sends.channel
-            {%- for channel in ['push', 'email', 'in_app'] %}
+            {%- for channel in channels %}
             when '{{ channel }}' then user_features.{{ channel }}_sends_7d
             {%- endfor %}
         end as channel_sends_7d,
         case sends.channel
-            {%- for channel in ['push', 'email', 'in_app'] %}
+            {%- for channel in channels %}
             when '{{ channel }}' then user_features.{{ channel }}_open_rate_28d
             {%- endfor %}
         end as channel_open_rate_28d,

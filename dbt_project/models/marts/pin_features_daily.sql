@@ -2,6 +2,7 @@
 -- popularity (organic and in notifications), age and creator stats, over windows of 7
 -- and 28 days that end the day before ds. Only pins created before ds appear. A daily
 -- run landing day D builds ds = D and ds = D + 1.
+{%- set window_days = domain_var('feature_window_days') %}
 with
 
 pins as (
@@ -14,7 +15,7 @@ as_of_days as (
 
 activity as (
     select * from {{ ref('int_pin_activity_daily') }}
-    where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
+    where ds between {{ add_days(build_start(), -window_days) }} and {{ build_end() }}
 ),
 
 -- each day's activity counts for the as-of days in the 28 days after it; days_back 1 is
@@ -25,7 +26,7 @@ activity_by_as_of_day as (
         as_of_days.ds as as_of_ds,
         {{ days_between('activity.ds', 'as_of_days.ds') }} as days_back
     from activity
-    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', 28) }}
+    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', window_days) }}
 ),
 
 windowed as (

@@ -3,8 +3,9 @@
 -- Windows of 1, 7 and 28 days end the day before ds; a user without activity in a window
 -- counts zero there. A daily run landing day D builds ds = D and ds = D + 1 (tomorrow's
 -- snapshot, used by the scoring candidates).
-{%- set channels = ['push', 'email', 'in_app'] %}
-{%- set cap = var('days_since_cap') %}
+{%- set channels = domain_var('channels') %}
+{%- set cap = domain_var('days_since_cap') %}
+{%- set window_days = domain_var('feature_window_days') %}
 with
 
 users as (
@@ -17,7 +18,7 @@ as_of_days as (
 
 activity as (
     select * from {{ ref('int_user_activity_daily') }}
-    where ds between {{ add_days(build_start(), -28) }} and {{ build_end() }}
+    where ds between {{ add_days(build_start(), -window_days) }} and {{ build_end() }}
 ),
 
 unsubscribes as (
@@ -32,7 +33,7 @@ activity_by_as_of_day as (
         as_of_days.ds as as_of_ds,
         {{ days_between('activity.ds', 'as_of_days.ds') }} as days_back
     from activity
-    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', 28) }}
+    inner join as_of_days on {{ in_days_before('activity.ds', 'as_of_days.ds', window_days) }}
 ),
 
 windowed as (
