@@ -10,7 +10,6 @@ from notiflow.contracts import RESULTS_COLUMNS
 from notiflow.settings import Settings
 
 
-
 def insert_results(settings: Settings, rows: list[tuple]) -> None:
     """Rows of quality.data_quality_results, in the contract's column order."""
     with warehouse.connect(settings) as con:

@@ -1,8 +1,20 @@
-"""TFX layer of notiflow: pipelines, custom components and their runners.
+"""TFX layer of notiflow: pipelines, custom components and their runner.
 
-Everything under this package runs in the TFX environment (``.venvs/tfx``) and
-never imports Airflow; Airflow drives it through ``python -m
-tfx_pipelines.run_component`` and reads the node graph from a checked-in JSON file.
+Layout (the TFX template's shape: one folder per pipeline, nothing shared names one):
+- ``<name>/`` (e.g. ``engagement/``): one pipeline, found by ``notiflow.pipelines``
+  through its ``configs.py`` (every knob, and ``pipeline_args(settings, end_ds)``);
+  ``pipeline.py`` (``create_pipeline``), ``hooks.py`` (``AFTER_NODE``: what runs after
+  a node), its user code and ``pipeline_graph.json`` (the compiled node graph);
+- ``common/``: what every pipeline shares: the one-node runner, run checks, reusable
+  post-node hooks, TFX artifact readers, the TFDV report;
+- ``components/``: custom components (DuckDB ExampleGen, DataValidator);
+- ``run_component.py``: the entry point of each Airflow TFX task (it only wires);
+  ``serving_check.py``: scores warehouse rows with the newest pushed engagement model.
+
+Everything under this package runs in the TFX environment (``.venvs/tfx``), imports
+nothing of notiflow's but the core (``notiflow``) and never Airflow; Airflow drives it
+through ``python -m tfx_pipelines.run_component`` and reads the node graph from the
+checked-in JSON file.
 """
 
 import os

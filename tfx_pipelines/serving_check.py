@@ -24,8 +24,8 @@ from notiflow import registry
 from notiflow.settings import Settings, get_settings
 from tfx_pipelines.components.duckdb_example_gen.executor import RowConverter
 from tfx_pipelines.engagement import features
+from tfx_pipelines.engagement.configs import MODEL_NAME, SOURCE_TABLE, serving_model_dir
 from tfx_pipelines.engagement.model import SERVING_SIGNATURE
-from tfx_pipelines.engagement.pipeline import MODEL_NAME, SOURCE_TABLE, serving_model_dir
 
 
 def read_serialized_examples(

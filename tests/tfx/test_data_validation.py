@@ -19,12 +19,11 @@ from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2  # noqa: E402
 from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 
-from notiflow.settings import REPO_ROOT  # noqa: E402
-from tfx_pipelines import gates, tfdv_report  # noqa: E402
+from notiflow import domain  # noqa: E402
+from tfx_pipelines.common import gates, tfdv_report  # noqa: E402
 from tfx_pipelines.components import data_validator  # noqa: E402
 from tfx_pipelines.components.data_validator import component as data_validator_component  # noqa: E402
-from tfx_pipelines.engagement import features  # noqa: E402
-from tfx_pipelines.engagement import pipeline as engagement  # noqa: E402
+from tfx_pipelines.engagement import configs, features  # noqa: E402
 
 ROWS = 600
 COLUMNS = list(features.example_columns())
@@ -32,7 +31,7 @@ COLUMNS = list(features.example_columns())
 
 @pytest.fixture(scope="module")
 def schema() -> schema_pb2.Schema:
-    return tfdv.load_schema_text(engagement.SCHEMA_FILE)
+    return tfdv.load_schema_text(configs.SCHEMA_FILE)
 
 
 def _stats(frame):
@@ -122,17 +121,23 @@ def test_schema_domains_ranges_and_environments(schema) -> None:
 
 def _simulator_constants() -> dict[str, tuple]:
     # Read from the source: the simulator needs numpy 2, the TFX environment has 1.x.
-    source = (REPO_ROOT / "notiflow" / "simulator" / "world.py").read_text()
+    source = (Path(domain.__file__).parent / "simulator" / "world.py").read_text()
+    # A name bound to the core's domain facts (`CHANNELS = domain.CHANNELS`) is read there.
     constants = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
-            for target in node.targets:
-                if isinstance(target, ast.Name) and target.id in (
-                    "CHANNELS",
-                    "COUNTRIES",
-                    "TOPICS",
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id in ("CHANNELS", "COUNTRIES", "TOPICS"):
+                value = node.value
+                if isinstance(value, ast.Tuple):
+                    constants[target.id] = ast.literal_eval(value)
+                elif (
+                    isinstance(value, ast.Attribute)
+                    and isinstance(value.value, ast.Name)
+                    and value.value.id == "domain"
                 ):
-                    constants[target.id] = ast.literal_eval(node.value)
+                    constants[target.id] = tuple(getattr(domain, value.attr))
     return constants
 
 

@@ -32,12 +32,13 @@ pytest.importorskip("tfx")
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tfx.orchestration import metadata  # noqa: E402
 
-from notiflow import registry  # noqa: E402
-from notiflow.settings import REPO_ROOT, Settings  # noqa: E402
-from tfx_pipelines import node_runner, run_component  # noqa: E402
-from tfx_pipelines.engagement import pipeline as engagement  # noqa: E402
+from notiflow import pipelines, registry  # noqa: E402
+from notiflow.settings import Settings  # noqa: E402
+from tfx_pipelines import run_component  # noqa: E402
+from tfx_pipelines.common import node_runner  # noqa: E402
+from tfx_pipelines.engagement import configs as engagement  # noqa: E402
 
-GRAPH = json.loads(run_component.PIPELINES["engagement"].graph_file.read_text())
+GRAPH = pipelines.load_graph("engagement")
 NODES = [node["id"] for node in GRAPH]
 ROWS_PER_DAY = 375
 TRAINING_DAYS = 7
@@ -53,12 +54,11 @@ class Home:
             **os.environ,
             "NOTIFLOW_HOME": str(path),
             "NOTIFLOW_TRAINING_DAYS": str(TRAINING_DAYS),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-            ),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             **overrides,
         }
+        # Outside the checkout: the TFX environment runs the installed package.
+        self.cwd = path.parent
         self.settings = Settings.load(self.env)
         self.timings: dict[str, float] = {}
 
@@ -66,7 +66,7 @@ class Home:
         start = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", module, *args],
-            cwd=REPO_ROOT,
+            cwd=self.cwd,
             env=self.env,
             capture_output=True,
             text=True,
@@ -85,6 +85,8 @@ class Home:
         result = self.run(
             node_id,
             "tfx_pipelines.run_component",
+            "--pipeline",
+            "engagement",
             "--node",
             node_id,
             "--run-id",
@@ -240,6 +242,8 @@ def test_second_run_against_baseline_pushes_nothing(first_run: dict) -> None:
     retry = home.run(
         "Pusher retry",
         "tfx_pipelines.run_component",
+        "--pipeline",
+        "engagement",
         "--node",
         engagement.PUSHER,
         "--run-id",

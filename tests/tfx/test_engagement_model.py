@@ -16,7 +16,7 @@ tft = pytest.importorskip("tensorflow_transform")
 
 from tensorflow_transform.tf_metadata import dataset_metadata  # noqa: E402
 
-from tfx_pipelines.engagement import constants, features, model, preprocessing  # noqa: E402
+from tfx_pipelines.engagement import configs, features, model, preprocessing  # noqa: E402
 
 N_ROWS = 160
 
@@ -178,8 +178,8 @@ def test_run_fn_trains_and_exports_serving_signatures(
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "transformed")
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    monkeypatch.setattr(constants, "TRAIN_BATCH_SIZE", 16)
-    monkeypatch.setattr(constants, "EVAL_BATCH_SIZE", 16)
+    monkeypatch.setattr(configs, "TRAIN_BATCH_SIZE", 16)
+    monkeypatch.setattr(configs, "EVAL_BATCH_SIZE", 16)
     serving_dir = tmp_path / "serving_model"
     fn_args = FnArgs(
         train_files=[os.path.join(examples.uri, "Split-train", "*")],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -11,11 +13,13 @@ pytestmark = pytest.mark.tfx
 
 pytest.importorskip("tfx")
 
-from tfx_pipelines import node_runner, run_component  # noqa: E402
-from tfx_pipelines.engagement import features  # noqa: E402
+from notiflow import pipelines  # noqa: E402
+from tfx_pipelines import run_component  # noqa: E402
+from tfx_pipelines.common import node_runner  # noqa: E402
+from tfx_pipelines.engagement import configs, features, hooks  # noqa: E402
 from tfx_pipelines.engagement import pipeline as engagement  # noqa: E402
 
-GRAPH_FILE = run_component.PIPELINES["engagement"].graph_file
+GRAPH_FILE = pipelines.graph_path("engagement")
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +30,16 @@ def compiled_graph() -> list[dict]:
 def test_checked_in_graph_equals_compiled_pipeline(compiled_graph: list[dict]) -> None:
     assert json.loads(GRAPH_FILE.read_text()) == compiled_graph, (
         "pipeline_graph.json is stale; regenerate it with "
-        "`python -m tfx_pipelines.run_component --print-graph > " + str(GRAPH_FILE) + "`"
+        "`python -m tfx_pipelines.run_component --pipeline engagement --print-graph > "
+        + str(GRAPH_FILE)
+        + "`"
     )
 
 
 def test_print_graph_prints_the_graph(
     compiled_graph: list[dict], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_component.main(["--print-graph"]) == 0
+    assert run_component.main(["--pipeline", "engagement", "--print-graph"]) == 0
     assert json.loads(capsys.readouterr().out) == compiled_graph
 
 
@@ -43,11 +49,11 @@ def test_graph_is_topological_and_gated(compiled_graph: list[dict]) -> None:
         assert set(node["upstream"]) <= seen, f"{node['id']} listed before its upstream"
         seen.add(node["id"])
     upstream = {n["id"]: set(n["upstream"]) for n in compiled_graph}
-    assert [n["id"] for n in compiled_graph][0] == engagement.EXAMPLE_GEN
+    assert [n["id"] for n in compiled_graph][0] == configs.EXAMPLE_GEN
     # Anomalies must stop training: Transform waits for the validator.
-    assert engagement.EXAMPLE_VALIDATOR in upstream[engagement.TRANSFORM]
-    assert engagement.MODEL_RESOLVER in upstream[engagement.EVALUATOR]
-    assert engagement.EVALUATOR in upstream[engagement.PUSHER]
+    assert configs.EXAMPLE_VALIDATOR in upstream[configs.TRANSFORM]
+    assert configs.MODEL_RESOLVER in upstream[configs.EVALUATOR]
+    assert configs.EVALUATOR in upstream[configs.PUSHER]
 
 
 def test_eval_config_gates_overall_auc_with_floor_and_baseline() -> None:
@@ -78,11 +84,11 @@ def test_example_gen_reads_the_configured_window(tmp_path) -> None:
         metadata_connection_config=None,
     )
     ir = node_runner.compile_pipeline(pipeline)
-    node = node_runner.find_node(ir, engagement.EXAMPLE_GEN)
+    node = node_runner.find_node(ir, configs.EXAMPLE_GEN)
     input_config = node.parameters.parameters["input_config"].field_value.string_value
     assert "ds in [2026-03-01, 2026-03-14]" in input_config
     assert "ds in [2026-03-15, 2026-03-15]" in input_config
-    pusher = node_runner.find_node(ir, engagement.PUSHER)
+    pusher = node_runner.find_node(ir, configs.PUSHER)
     assert str(tmp_path / "serving" / "engagement") in str(pusher.parameters)
 
 
@@ -102,9 +108,12 @@ def test_bigquery_example_gen_drops_in_with_the_same_queries_and_graph(tmp_path)
         )
 
     duck, bq = (node_runner.compile_pipeline(build(t)) for t in ("duckdb", "bigquery"))
-    assert node_runner.pipeline_graph(bq) == node_runner.pipeline_graph(duck)
+    # The same nodes and edges; only the ExampleGen's type differs.
+    assert _ids_and_edges(node_runner.pipeline_graph(bq)) == _ids_and_edges(
+        node_runner.pipeline_graph(duck)
+    )
     nodes = {
-        t: node_runner.find_node(ir, engagement.EXAMPLE_GEN)
+        t: node_runner.find_node(ir, configs.EXAMPLE_GEN)
         for t, ir in (("duckdb", duck), ("bigquery", bq))
     }
     assert nodes["bigquery"].node_info.type.name.endswith("BigQueryExampleGen")
@@ -115,3 +124,46 @@ def test_bigquery_example_gen_drops_in_with_the_same_queries_and_graph(tmp_path)
     assert config["bigquery"] == config["duckdb"]
     with pytest.raises(ValueError, match="warehouse_target"):
         build("postgres")
+
+
+def _ids_and_edges(graph: list[dict]) -> list[tuple]:
+    return [(n["id"], n["upstream"]) for n in graph]
+
+
+def test_graph_types_mark_the_pusher_and_the_warehouse_reader(compiled_graph: list[dict]) -> None:
+    """The orchestration decides by node type (notiflow.pipelines), not by id."""
+    assert all(set(n) == {"id", "type", "upstream"} for n in compiled_graph)
+    assert [n["id"] for n in compiled_graph if pipelines.pushes_model(n)] == [configs.PUSHER]
+    assert [n["id"] for n in compiled_graph if pipelines.reads_warehouse(n)] == [
+        configs.EXAMPLE_GEN
+    ]
+    assert pipelines.load_graph("engagement") == compiled_graph
+
+
+def test_hooks_are_keyed_by_node_ids_of_the_pipeline(compiled_graph: list[dict]) -> None:
+    assert set(hooks.AFTER_NODE) == {configs.EXAMPLE_VALIDATOR, configs.EVALUATOR, configs.PUSHER}
+    assert set(hooks.AFTER_NODE) <= {n["id"] for n in compiled_graph}
+
+
+def test_pipeline_args_build_the_pipeline_from_settings(settings) -> None:
+    args = configs.pipeline_args(settings, datetime.date(2026, 3, 15))
+    assert args["pipeline_name"] == configs.PIPELINE_NAME == "engagement"
+    assert args["pipeline_root"] == str(settings.pipeline_root / "engagement")
+    assert args["source_table"] == configs.SOURCE_TABLE == "marts.ml_engagement_examples"
+    assert args["training_days"] == settings.training_days
+    ir = node_runner.compile_pipeline(
+        engagement.create_pipeline(**args, metadata_connection_config=None)
+    )
+    assert [n["id"] for n in node_runner.pipeline_graph(ir)] == [
+        n["id"] for n in json.loads(GRAPH_FILE.read_text())
+    ]
+
+
+def test_configs_import_no_tfx_or_tensorflow() -> None:
+    code = (
+        "import sys, tfx_pipelines.engagement.configs; "
+        "print(sorted(m for m in ('tfx', 'tensorflow', 'tensorflow_model_analysis') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

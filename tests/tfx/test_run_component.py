@@ -15,9 +15,17 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2  # noqa: E402
 from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 
 from notiflow import registry  # noqa: E402
-from tfx_pipelines import gates, node_runner, run_component, serving_check  # noqa: E402
+from tfx_pipelines import run_component, serving_check  # noqa: E402
+from tfx_pipelines.common import gates, node_runner  # noqa: E402
 
-RUN_ARGS = ["--run-id", "manual__2026-01-10T00:00:00+00:00", "--end-ds", "2026-01-09"]
+RUN_ARGS = [
+    "--pipeline",
+    "engagement",
+    "--run-id",
+    "manual__2026-01-10T00:00:00+00:00",
+    "--end-ds",
+    "2026-01-09",
+]
 
 
 def test_sanitize_run_id_keeps_airflow_ids_readable() -> None:
@@ -32,14 +40,25 @@ def test_sanitize_run_id_keeps_airflow_ids_readable() -> None:
 
 def test_missing_arguments_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        run_component.main(["--node", "Trainer"])
+        run_component.main(["--pipeline", "engagement", "--node", "Trainer"])
     assert info.value.code == 2
     assert "--run-id, --end-ds" in capsys.readouterr().err
 
 
 def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        run_component.main(["--node", "Trainer", "--run-id", "r", "--end-ds", "2026-13-01"])
+        run_component.main(
+            [
+                "--pipeline",
+                "engagement",
+                "--node",
+                "Trainer",
+                "--run-id",
+                "r",
+                "--end-ds",
+                "2026-13-01",
+            ]
+        )
     assert "not a date YYYY-MM-DD" in capsys.readouterr().err
 
 
@@ -114,9 +133,9 @@ def test_register_push_is_idempotent_per_version(settings) -> None:
         "run_id": "r",
         "pushed_at": "t",
     }
-    assert gates.register_push(settings, record)
-    assert not gates.register_push(settings, dict(record, auc=0.8))  # a retried Pusher
-    assert gates.register_push(settings, dict(record, version="101"))
+    assert registry.register_push(settings, record)
+    assert not registry.register_push(settings, dict(record, auc=0.8))  # a retried Pusher
+    assert registry.register_push(settings, dict(record, version="101"))
     assert [r["version"] for r in registry.records(settings, "engagement")] == ["100", "101"]
     assert registry.registry_path(settings, "engagement").parent == (
         settings.serving_dir / "engagement"
@@ -134,7 +153,7 @@ def test_latest_version_dir_is_the_newest_saved_model(tmp_path: Path) -> None:
 
 
 def test_registry_record_windows() -> None:
-    record = gates.registry_record(
+    record = registry.registry_record(
         model_name="engagement",
         pushed={"version": "7", "path": "/s/engagement/7"},
         metrics={"overall": {"auc": 0.71, "example_count": 10.0}, "channel=push": {"auc": 0.6}},

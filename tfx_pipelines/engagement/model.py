@@ -19,8 +19,8 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
-from tfx_pipelines import tf_compat
-from tfx_pipelines.engagement import constants, features
+from tfx_pipelines.common import tf_compat
+from tfx_pipelines.engagement import configs, features
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
@@ -38,7 +38,7 @@ def _input_fn(
         tfxio.TensorFlowDatasetOptions(
             batch_size=batch_size,
             label_key=features.transformed_label_key(),
-            shuffle_seed=constants.RANDOM_SEED,
+            shuffle_seed=configs.RANDOM_SEED,
         ),
         tf_transform_output.transformed_metadata.schema,
     ).repeat()
@@ -58,7 +58,7 @@ def build_keras_model(tf_transform_output: tft.TFTransformOutput) -> tf_keras.Mo
             + features.OOV_BUCKETS
         )
         wide.append(tf_keras.layers.CategoryEncoding(size, output_mode="one_hot")(inputs[name]))
-        embedded = tf_keras.layers.Embedding(size, constants.EMBEDDING_DIM)(inputs[name])
+        embedded = tf_keras.layers.Embedding(size, configs.EMBEDDING_DIM)(inputs[name])
         deep.append(tf_keras.layers.Flatten()(embedded))
     for key, size in features.BUCKET_FEATURE_SIZES.items():
         name = features.bucket_name(key)
@@ -71,15 +71,15 @@ def build_keras_model(tf_transform_output: tft.TFTransformOutput) -> tf_keras.Mo
         deep.append(inputs[name])
 
     hidden = tf_keras.layers.concatenate(deep)
-    for units in constants.DEEP_HIDDEN_UNITS:
+    for units in configs.DEEP_HIDDEN_UNITS:
         hidden = tf_keras.layers.Dense(units, activation="relu")(hidden)
-        hidden = tf_keras.layers.Dropout(constants.DROPOUT_RATE)(hidden)
+        hidden = tf_keras.layers.Dropout(configs.DROPOUT_RATE)(hidden)
     logit = tf_keras.layers.Dense(1)(tf_keras.layers.concatenate(wide + [hidden]))
     probability = tf_keras.layers.Activation("sigmoid", name=features.PREDICTION_KEY)(logit)
 
     model = tf_keras.Model(inputs=inputs, outputs=probability)
     model.compile(
-        optimizer=tf_keras.optimizers.Adam(constants.LEARNING_RATE),
+        optimizer=tf_keras.optimizers.Adam(configs.LEARNING_RATE),
         loss=tf_keras.losses.BinaryCrossentropy(),
         metrics=[tf_keras.metrics.AUC(name="auc")],
     )
@@ -122,16 +122,16 @@ def run_fn(fn_args: FnArgs) -> None:
     """Trains the model on the transformed train split and exports it for serving."""
     # Also here, not only in run_component: other runners (Vertex) call run_fn directly.
     tf_compat.skip_autograph_for_tf_keras()
-    tf_keras.utils.set_random_seed(constants.RANDOM_SEED)
+    tf_keras.utils.set_random_seed(configs.RANDOM_SEED)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_steps = fn_args.train_steps or constants.TRAIN_STEPS
-    eval_steps = fn_args.eval_steps or constants.EVAL_STEPS
+    train_steps = fn_args.train_steps or configs.TRAIN_STEPS
+    eval_steps = fn_args.eval_steps or configs.EVAL_STEPS
 
     train_dataset = _input_fn(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, constants.TRAIN_BATCH_SIZE
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, configs.TRAIN_BATCH_SIZE
     )
     eval_dataset = _input_fn(
-        fn_args.eval_files, fn_args.data_accessor, tf_transform_output, constants.EVAL_BATCH_SIZE
+        fn_args.eval_files, fn_args.data_accessor, tf_transform_output, configs.EVAL_BATCH_SIZE
     )
     model = build_keras_model(tf_transform_output)
     history = model.fit(

@@ -1,13 +1,15 @@
 """The engagement TFX pipeline, built from explicit arguments.
 
-Runners (``tfx_pipelines.run_component`` for Airflow, a LocalDagRunner in tests,
-Vertex in production) own paths, metadata and Beam settings and pass them in.
+Its knobs (names, source table, node ids, steps, hyperparameters) are in
+``configs.py``, whose ``pipeline_args(settings, end_ds)`` gives this module's
+``create_pipeline`` its arguments; runners (``tfx_pipelines.run_component`` for
+Airflow, a LocalDagRunner in tests, Vertex in production) add what they own (metadata
+connection, Beam arguments). What runs after a node is in ``hooks.py``.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
@@ -43,35 +45,7 @@ from tfx_pipelines.components.duckdb_example_gen import (
     span_of,
     time_split_input_config,
 )
-from tfx_pipelines.engagement import constants, features
-
-PIPELINE_NAME = "engagement"
-MODEL_NAME = "engagement"
-SOURCE_TABLE = "marts.ml_engagement_examples"
-# The curated schema (types, domains, ranges, environments, drift and skew thresholds);
-# see schema/README.md for how it was derived and how to change it.
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
-
-# Node ids (the Airflow task ids). Fixed here, not derived from class names, so that
-# swapping DuckDB for BigQuery keeps the graph and the MLMD history of each node.
-EXAMPLE_GEN = "ExampleGen"
-STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "SchemaGen"  # an ImportSchemaGen of SCHEMA_FILE; the id is kept for Airflow
-PREVIOUS_STATISTICS_RESOLVER = "PreviousSpanStatisticsResolver"
-EXAMPLE_VALIDATOR = "ExampleValidator"
-TRANSFORM = "Transform"
-TRAINER = "Trainer"
-MODEL_RESOLVER = "LatestBlessedModelResolver"
-EVALUATOR = "Evaluator"
-PUSHER = "Pusher"
-
-PREPROCESSING_FN = "tfx_pipelines.engagement.preprocessing.preprocessing_fn"
-RUN_FN = "tfx_pipelines.engagement.model.run_fn"
-
-
-def serving_model_dir(serving_dir: str | os.PathLike[str]) -> str:
-    """Where Pusher writes versions: ``<serving_dir>/engagement/<version>/``."""
-    return os.path.join(os.fspath(serving_dir), MODEL_NAME)
+from tfx_pipelines.engagement import configs, features
 
 
 def eval_config(auc_floor: float) -> tfma.EvalConfig:
@@ -83,9 +57,7 @@ def eval_config(auc_floor: float) -> tfma.EvalConfig:
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": auc_floor}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            # A tie with the baseline passes (retraining on the same data must not
-            # block the pipeline); any loss in AUC fails.
-            absolute={"value": -1e-10},
+            absolute={"value": configs.AUC_CHANGE_THRESHOLD},
         ),
     )
     return tfma.EvalConfig(
@@ -134,9 +106,9 @@ def create_pipeline(
     auc_floor: float,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None,
     beam_pipeline_args: Sequence[str] = (),
-    train_steps: int = constants.TRAIN_STEPS,
-    eval_steps: int = constants.EVAL_STEPS,
-    source_table: str = SOURCE_TABLE,
+    train_steps: int = configs.TRAIN_STEPS,
+    eval_steps: int = configs.EVAL_STEPS,
+    source_table: str = configs.SOURCE_TABLE,
     warehouse_target: str = "duckdb",
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen -> StatisticsGen -> SchemaGen (ImportSchemaGen of the curated schema)
@@ -167,14 +139,16 @@ def create_pipeline(
         raise ValueError(
             f"warehouse_target must be 'duckdb' or 'bigquery', not {warehouse_target!r}"
         )
-    example_gen = example_gen.with_id(EXAMPLE_GEN)
+    example_gen = example_gen.with_id(configs.EXAMPLE_GEN)
 
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        configs.STATISTICS_GEN
+    )
 
     # The curated schema is checked in (ImportSchemaGen copies it into the run), so a
     # change in the data can never quietly change what is "valid". It has no inputs;
     # the explicit upstream keeps the pipeline one chain (one MLMD writer at a time).
-    schema_gen = ImportSchemaGen(schema_file=SCHEMA_FILE).with_id(SCHEMA_GEN)
+    schema_gen = ImportSchemaGen(schema_file=configs.SCHEMA_FILE).with_id(configs.SCHEMA_GEN)
     schema_gen.add_upstream_node(statistics_gen)
 
     # Statistics of the latest earlier span (yesterday's run, when runs are daily): the
@@ -184,15 +158,15 @@ def create_pipeline(
         config={"span": span_of(end_ds)},
         statistics=Channel(
             type=standard_artifacts.ExampleStatistics,
-            producer_component_id=STATISTICS_GEN,
+            producer_component_id=configs.STATISTICS_GEN,
             output_key="statistics",
         ),
-    ).with_id(PREVIOUS_STATISTICS_RESOLVER)
+    ).with_id(configs.PREVIOUS_STATISTICS_RESOLVER)
     previous_statistics.add_upstream_node(schema_gen)
 
     # Every split against the schema, plus drift (eval day vs the previous span's eval
     # day) and training/serving skew (train window vs eval day), with the schema's
-    # thresholds. Any anomaly fails the run (the gate in run_component).
+    # thresholds. Any anomaly fails the run (the validate_data hook, hooks.py).
     example_validator = DataValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -200,32 +174,32 @@ def create_pipeline(
         training_split=TRAIN_SPLIT,
         serving_split=EVAL_SPLIT,
         environment="TRAINING",
-    ).with_id(EXAMPLE_VALIDATOR)
+    ).with_id(configs.EXAMPLE_VALIDATOR)
 
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-    ).with_id(TRANSFORM)
+        preprocessing_fn=configs.PREPROCESSING_FN,
+    ).with_id(configs.TRANSFORM)
     # Data that fails validation must not reach training: Transform waits for the
-    # validator (whose anomalies gate runs in run_component) though it reads none of
+    # validator (whose anomalies gate runs after it, hooks.py) though it reads none of
     # its outputs.
     transform.add_upstream_node(example_validator)
 
     trainer = Trainer(
-        run_fn=RUN_FN,
+        run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=eval_steps),
-    ).with_id(TRAINER)
+    ).with_id(configs.TRAINER)
 
     model_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id(MODEL_RESOLVER)
+    ).with_id(configs.MODEL_RESOLVER)
     # The baseline is looked up across all runs of the pipeline; resolving it right
     # before evaluation picks up a model blessed by a run that finished meanwhile.
     model_resolver.add_upstream_node(trainer)
@@ -236,17 +210,17 @@ def create_pipeline(
         baseline_model=model_resolver.outputs["model"],
         schema=schema_gen.outputs["schema"],
         eval_config=eval_config(auc_floor),
-    ).with_id(EVALUATOR)
+    ).with_id(configs.EVALUATOR)
 
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=serving_model_dir(serving_dir)
+                base_directory=configs.serving_model_dir(serving_dir)
             )
         ),
-    ).with_id(PUSHER)
+    ).with_id(configs.PUSHER)
 
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,

@@ -77,9 +77,19 @@ def compile_pipeline(
 
 
 def pipeline_graph(ir: pipeline_pb2.Pipeline) -> list[dict[str, object]]:
-    """Nodes in topological order (the IR's order) with their upstream node ids."""
+    """Nodes in topological order (the IR's order): ``id``, ``type`` and ``upstream`` ids.
+
+    ``type`` is the node's class path (``node_info.type.name``, e.g.
+    ``tfx.components.pusher.component.Pusher``): the orchestration reads the checked-in
+    graph and decides by type which nodes push a model or read the warehouse
+    (``notiflow.pipelines``).
+    """
     return [
-        {"id": n.pipeline_node.node_info.id, "upstream": sorted(n.pipeline_node.upstream_nodes)}
+        {
+            "id": n.pipeline_node.node_info.id,
+            "type": n.pipeline_node.node_info.type.name,
+            "upstream": sorted(n.pipeline_node.upstream_nodes),
+        }
         for n in ir.nodes
     ]
 

@@ -1,13 +1,14 @@
-"""What run_component checks and reports after a node, from the node's MLMD outputs.
+"""Readers of TFX artifacts for the post-node hooks: anomalies, metrics, validation, pushes.
 
-Every gate reads the artifacts recorded in ML Metadata for the run (not values held
+Every reader takes an artifact recorded in ML Metadata for the run (not values held
 in memory), so a retried task that the launcher skips as already done reaches the
-same verdict as the first attempt.
+same verdict as the first attempt. What to do with them (report, gate, register) is
+in :mod:`tfx_pipelines.common.hooks`; the model registry itself is
+:mod:`notiflow.registry`.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 from typing import Any
 
@@ -18,8 +19,6 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from notiflow import registry
-from notiflow.settings import Settings
 from tfx_pipelines.components.duckdb_example_gen import TRAIN_SPLIT
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
@@ -256,43 +255,3 @@ def pushed_model_info(pushed_model: types.Artifact) -> dict[str, str] | None:
         "version": pushed_model.get_string_custom_property("pushed_version"),
         "path": pushed_model.get_string_custom_property("pushed_destination"),
     }
-
-
-def registry_record(
-    model_name: str,
-    pushed: dict[str, str],
-    metrics: dict[str, dict[str, float]],
-    end_ds: datetime.date,
-    training_days: int,
-    run_id: str,
-    pipeline_run_id: str,
-    pushed_at: datetime.datetime,
-) -> dict[str, Any]:
-    overall = metrics.get("overall", {})
-    return {
-        "model": model_name,
-        "version": pushed["version"],
-        "path": pushed["path"],
-        "auc": overall.get("auc"),
-        "metrics": {k: overall[k] for k in REPORTED_METRICS if k in overall},
-        "eval_window": {"start": end_ds.isoformat(), "end": end_ds.isoformat()},
-        "train_window": {
-            "start": (end_ds - datetime.timedelta(days=training_days)).isoformat(),
-            "end": (end_ds - datetime.timedelta(days=1)).isoformat(),
-        },
-        "run_id": run_id,
-        "pipeline_run_id": pipeline_run_id,
-        "pushed_at": pushed_at.isoformat(timespec="seconds"),
-    }
-
-
-def register_push(settings: Settings, record: dict[str, Any]) -> bool:
-    """Appends ``record`` to the model registry unless its version is there already.
-
-    Returns whether it appended: a retried Pusher task must not register twice.
-    """
-    known = registry.records(settings, record["model"])
-    if any(r.get("version") == record["version"] for r in known):
-        return False
-    registry.append_record(settings, record)
-    return True

@@ -26,7 +26,7 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-from tfx_pipelines import gates
+from tfx_pipelines.common import gates
 
 REPORT_SUBDIR = "tfdv"
 TOP_VALUES_SHOWN = 5

@@ -1,0 +1,99 @@
+"""Every knob of the engagement pipeline, in one place (the TFX template's ``configs.py``).
+
+Names, the source table, node ids, module paths of the user code, training steps and
+the model's hyperparameters; and :func:`pipeline_args`, which turns notiflow's
+:class:`~notiflow.settings.Settings` and the evaluation day into the keyword arguments
+of :func:`tfx_pipelines.engagement.pipeline.create_pipeline`.
+
+Plain constants on the core only (no TFX, no TensorFlow): the runner, the serving
+check and the tests read it cheaply, and ``notiflow.pipelines`` finds a pipeline
+folder by this file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+from notiflow import domain
+from notiflow.settings import Settings
+
+# --- Names ------------------------------------------------------------------------
+
+PIPELINE_NAME = "engagement"
+# The served model: ``<serving_dir>/<MODEL_NAME>/<version>/`` and its registry records.
+MODEL_NAME = "engagement"
+SOURCE_TABLE = domain.mart_table(domain.ENGAGEMENT_EXAMPLES)
+
+# The curated schema (types, domains, ranges, environments, drift and skew thresholds);
+# see schema/README.md for how it was derived and how to change it.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
+
+# User code, referenced by module path (Transform and Trainer import it themselves).
+PREPROCESSING_FN = "tfx_pipelines.engagement.preprocessing.preprocessing_fn"
+RUN_FN = "tfx_pipelines.engagement.model.run_fn"
+
+# --- Node ids ---------------------------------------------------------------------
+# The Airflow task ids. Fixed here, not derived from class names, so that swapping
+# DuckDB for BigQuery keeps the graph and the MLMD history of each node.
+
+EXAMPLE_GEN = "ExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"  # an ImportSchemaGen of SCHEMA_FILE; the id is kept for Airflow
+PREVIOUS_STATISTICS_RESOLVER = "PreviousSpanStatisticsResolver"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+MODEL_RESOLVER = "LatestBlessedModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+# --- Training ---------------------------------------------------------------------
+
+# Steps when the pipeline does not override them; small because the local simulator
+# produces thousands, not millions, of examples per day.
+TRAIN_STEPS = 200
+EVAL_STEPS = 20
+
+# The push gate (besides the settings' auc_floor): the new model's overall AUC minus
+# the last blessed model's may not be below this. A tie passes (retraining on the same
+# data must not block the pipeline); any loss in AUC fails.
+AUC_CHANGE_THRESHOLD = -1e-10
+
+# --- Model hyperparameters (model.py) ---------------------------------------------
+
+TRAIN_BATCH_SIZE = 128
+EVAL_BATCH_SIZE = 256
+LEARNING_RATE = 3e-3
+EMBEDDING_DIM = 8
+DEEP_HIDDEN_UNITS: tuple[int, ...] = (64, 32)
+DROPOUT_RATE = 0.1
+
+# Seeds the model's initialisation and input shuffling so that reruns on the same
+# data give comparable models.
+RANDOM_SEED = 42
+
+
+def serving_model_dir(serving_dir: str | os.PathLike[str]) -> str:
+    """Where Pusher writes versions: ``<serving_dir>/<MODEL_NAME>/<version>/``."""
+    return os.path.join(os.fspath(serving_dir), MODEL_NAME)
+
+
+def pipeline_args(settings: Settings, end_ds: datetime.date) -> dict[str, Any]:
+    """Keyword arguments of ``create_pipeline`` for evaluation day ``end_ds``.
+
+    The runner adds what it owns (metadata connection, Beam arguments).
+    """
+    return {
+        "pipeline_name": PIPELINE_NAME,
+        "pipeline_root": str(settings.pipeline_root / PIPELINE_NAME),
+        "warehouse_path": str(settings.warehouse_path),
+        "end_ds": end_ds,
+        "training_days": settings.training_days,
+        "serving_dir": str(settings.serving_dir),
+        "auc_floor": settings.auc_floor,
+        "train_steps": TRAIN_STEPS,
+        "eval_steps": EVAL_STEPS,
+        "source_table": SOURCE_TABLE,
+    }
