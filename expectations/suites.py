@@ -487,7 +487,21 @@ def engagement_examples_suite(reference: Reference | None = None) -> Expectation
     return ExpectationSuite(name=ENGAGEMENT_EXAMPLES_SUITE, expectations=expectations)
 
 
-RANKING_EXAMPLES_COLUMNS = ["notification_id", "item_position", "pin_id", "ds", "clicked_24h"]
+RANKING_EXAMPLES_COLUMNS = [
+    "notification_id",
+    "item_position",
+    "pin_id",
+    "ds",
+    "pin_click_rate_28d",
+    "pin_save_rate_28d",
+    "creator_pin_count",
+    "user_topic_engagements_7d",
+    "user_topic_engagements_28d",
+    "has_seen_pin_before",
+    "clicked_24h",
+]
+RANKING_RATES = ["pin_click_rate_28d", "pin_save_rate_28d"]
+RANKING_COUNTS = ["creator_pin_count", "user_topic_engagements_7d", "user_topic_engagements_28d"]
 
 
 def ranking_examples_suite(reference: Reference) -> ExpectationSuite:
@@ -498,7 +512,23 @@ def ranking_examples_suite(reference: Reference) -> ExpectationSuite:
         _not_null("notification_id", "The list key groups items for the listwise loss."),
         _not_null("pin_id", "An item without a pin has no pin features."),
         _compound_key(["notification_id", "item_position"], "the ranking model's lists"),
-        _between("item_position", "Positions start at 1 (top).", min_value=1),
+        _between(
+            "item_position",
+            "Positions start at 1 (top); the ranker absorbs position bias from them in training.",
+            min_value=1,
+        ),
+        *(
+            _between(column, "Smoothed rates are probabilities.", min_value=0.0, max_value=1.0)
+            for column in RANKING_RATES
+        ),
+        *(
+            _between(column, "Counts of past activity cannot be negative.", min_value=0)
+            for column in RANKING_COUNTS
+        ),
+        _not_null(
+            "has_seen_pin_before",
+            "The flag is false when the pin was neither sent nor saved; null means a broken join.",
+        ),
         _not_null("clicked_24h", "A missing label cannot be trained on."),
         _in_set("clicked_24h", [0, 1], "The label is binary; anything else corrupts the loss."),
     ]

@@ -11,7 +11,7 @@ import pytest
 
 from expectations.gates import DataQualityError, MissingTableError, run_gate, run_layer
 from expectations.results import latest_results
-from expectations.suites import ENGAGEMENT_EXAMPLES_COLUMNS
+from expectations.suites import ENGAGEMENT_EXAMPLES_COLUMNS, RANKING_EXAMPLES_COLUMNS
 from notiflow import domain, warehouse
 from notiflow.settings import Settings
 from tests.conftest import START
@@ -61,15 +61,24 @@ def _examples(
 
 def _ranking(day: dt.date, g: np.random.Generator) -> pd.DataFrame:
     n = ROWS
-    return pd.DataFrame(
+    engagements_7d = g.poisson(1.5, n)
+    frame = pd.DataFrame(
         {
             "notification_id": [f"{day:%Y%m%d}-{i // 3:05d}" for i in range(n)],
             "item_position": [i % 3 + 1 for i in range(n)],
             "pin_id": [f"p{i % 40}" for i in range(n)],
             "ds": pd.Timestamp(day),
+            "pin_click_rate_28d": g.beta(2, 60, n),
+            "pin_save_rate_28d": g.beta(2, 40, n),
+            "creator_pin_count": g.integers(1, 6, n),
+            "user_topic_engagements_7d": engagements_7d,
+            "user_topic_engagements_28d": engagements_7d + g.poisson(4.0, n),
+            "has_seen_pin_before": g.random(n) < 0.2,
             "clicked_24h": (g.random(n) < 0.05).astype(np.int64),
         }
     )
+    assert set(RANKING_EXAMPLES_COLUMNS) <= set(frame.columns)
+    return frame
 
 
 def _user_features(day: dt.date) -> pd.DataFrame:
@@ -185,6 +194,28 @@ def test_features_layer_names_out_of_range_features_and_missing_marts(settings):
     ):
         assert f"marts.{where} (ds={START}): {rule} failed" in message
     assert message.count("[critical]") == 5, message
+
+
+def test_out_of_range_ranking_features_fail_the_gate_by_name(marts):
+    g = np.random.default_rng(6)
+    frame = _ranking(LAST_DAY, g)
+    frame.loc[0, "pin_save_rate_28d"] = 1.2
+    frame.loc[1, "user_topic_engagements_28d"] = -1
+    frame["has_seen_pin_before"] = frame.has_seen_pin_before.astype("boolean")
+    frame.loc[2, "has_seen_pin_before"] = pd.NA
+    _replace(marts, "ml_ranking_examples", frame, LAST_DAY)
+    with pytest.raises(DataQualityError) as failure:
+        run_gate(marts, "ml_ranking_examples", LAST_DAY.isoformat())
+    message = str(failure.value)
+    for column, rule in (
+        ("pin_save_rate_28d", "expect_column_values_to_be_between"),
+        ("user_topic_engagements_28d", "expect_column_values_to_be_between"),
+        ("has_seen_pin_before", "expect_column_values_to_not_be_null"),
+    ):
+        assert f"[critical] marts.ml_ranking_examples.{column} (ds={LAST_DAY}): {rule} failed" in (
+            message
+        )
+    assert message.count("[critical]") == 3, message
 
 
 def test_duplicate_ranking_items_fail_on_the_compound_key(marts):

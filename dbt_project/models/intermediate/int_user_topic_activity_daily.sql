@@ -1,6 +1,6 @@
 -- Per user, topic and UTC day: organic engagement with the topic's pins (weighted by
--- event type, var affinity_event_weights) and notifications featuring the topic, received
--- and opened (dated by the open).
+-- event type, var affinity_event_weights, and counted: closeups, clicks and saves) and
+-- notifications featuring the topic, received and opened (dated by the open).
 {%- set weights = var('affinity_event_weights') %}
 with
 
@@ -16,7 +16,9 @@ organic as (
                 {%- endfor %}
                 else 0
             end
-        ) as engagement_weight
+        ) as engagement_weight,
+        sum(case when events.event_type in ('closeup', 'click', 'save') then 1 else 0 end)
+            as engagement_count
     from {{ ref('stg_raw__engagement_events') }} as events
     inner join {{ ref('stg_raw__pins') }} as pins on events.pin_id = pins.pin_id
     where {{ in_build_window('events.ds') }}
@@ -60,6 +62,7 @@ daily as (
         keys.topic,
         keys.ds,
         cast(coalesce(organic.engagement_weight, 0) as {{ double_type() }}) as engagement_weight,
+        cast(coalesce(organic.engagement_count, 0) as bigint) as engagement_count,
         coalesce(sends.notification_sends, 0) as notification_sends,
         coalesce(opens.notification_opens, 0) as notification_opens
     from keys

@@ -1,7 +1,10 @@
 -- Training examples for the ranking model: one row per item of a digest (a notification
 -- carrying a list of pins), keyed by the list (notification_id) and the item's position,
--- with user, pin and user-topic features as of the end of ds - 1 and the label
--- clicked_24h. Rebuilt, like the engagement examples, for yesterday's and today's sends.
+-- with user, pin, user-topic and user-pin features as of the end of ds - 1 and the label
+-- clicked_24h. item_position is the logged position: the ranker uses it in training
+-- only, to absorb position bias (candidates scored for a new list have none yet).
+-- Rebuilt, like the engagement examples, for yesterday's and today's sends.
+{%- set window_days = domain_var('feature_window_days') %}
 with
 
 items as (
@@ -30,6 +33,25 @@ affinity as (
     where {{ in_build_window('ds', lookback_days=1) }}
 ),
 
+-- pins sent to or saved by each user in the feature window before the rebuilt days
+user_pins as (
+    select user_id, pin_id, ds as interaction_ds
+    from {{ ref('int_user_pin_daily') }}
+    where
+        ds between {{ add_days(build_start(lookback_days=1), -window_days) }}
+        and {{ build_end(lead_days=-1) }}
+),
+
+-- items whose pin the user was sent or saved in the feature window before the send day;
+-- equality on (user, pin) first, then the window: a hash join, not a range join
+seen_items as (
+    select distinct items.notification_id, items.item_position
+    from items
+    inner join user_pins
+        on items.user_id = user_pins.user_id and items.pin_id = user_pins.pin_id
+    where {{ in_days_before('user_pins.interaction_ds', 'items.ds', window_days) }}
+),
+
 newest_landed_day as (
     select {{ landed_day_bound('max') }} as ds
 ),
@@ -56,14 +78,26 @@ examples as (
         coalesce(items.pin_topic, 'unknown') as pin_topic,
         coalesce(affinity.affinity_7d, 0) as user_topic_affinity_7d,
         coalesce(affinity.affinity_28d, 0) as user_topic_affinity_28d,
+        coalesce(affinity.engagements_7d, 0) as user_topic_engagements_7d,
+        coalesce(affinity.engagements_28d, 0) as user_topic_engagements_28d,
         coalesce(pin_features.pin_age_days, 0) as pin_age_days,
         coalesce(pin_features.impressions_7d, 0) as pin_impressions_7d,
         coalesce(pin_features.saves_7d, 0) as pin_saves_7d,
         coalesce(pin_features.click_rate_7d,
             {{ smoothed_rate('0', '0', var('click_rate_prior'), var('click_rate_prior_strength')) }})
             as pin_click_rate_7d,
+        coalesce(pin_features.click_rate_28d,
+            {{ smoothed_rate('0', '0', var('click_rate_prior'), var('click_rate_prior_strength')) }})
+            as pin_click_rate_28d,
+        coalesce(pin_features.save_rate_28d,
+            {{ smoothed_rate('0', '0', var('save_rate_prior'), var('save_rate_prior_strength')) }})
+            as pin_save_rate_28d,
         coalesce(pin_features.popularity_28d, 0) as pin_popularity_28d,
+        coalesce(pin_features.creator_pin_count, 0) as creator_pin_count,
         coalesce(pin_features.creator_saves_28d, 0) as creator_saves_28d,
+
+        -- the user and the pin: sent to the user or saved by them before the cut-off
+        seen_items.notification_id is not null as has_seen_pin_before,
 
         -- label
         cast(case when items.clicked_at is not null then 1 else 0 end as bigint) as clicked_24h,
@@ -78,6 +112,9 @@ examples as (
         on items.user_id = affinity.user_id
         and items.pin_topic = affinity.topic
         and items.ds = affinity.ds
+    left join seen_items
+        on items.notification_id = seen_items.notification_id
+        and items.item_position = seen_items.item_position
 )
 
 select * from examples

@@ -1,7 +1,7 @@
 -- As-of snapshot of every pin's features for day ds, from data up to the end of ds - 1:
--- popularity (organic and in notifications), age and creator stats, over windows of 7
--- and 28 days that end the day before ds. Only pins created before ds appear. A daily
--- run landing day D builds ds = D and ds = D + 1.
+-- popularity (organic and in notifications), smoothed click and save rates, age and
+-- creator stats, over windows of 7 and 28 days that end the day before ds. Only pins
+-- created before ds appear. A daily run landing day D builds ds = D and ds = D + 1.
 {%- set window_days = domain_var('feature_window_days') %}
 with
 
@@ -37,6 +37,7 @@ windowed as (
         sum(case when days_back <= 7 then closeup_count else 0 end) as closeups_7d,
         sum(case when days_back <= 7 then click_count else 0 end) as clicks_7d,
         sum(case when days_back <= 7 then save_count else 0 end) as saves_7d,
+        sum(impression_count) as impressions_28d,
         sum(closeup_count) as closeups_28d,
         sum(click_count) as clicks_28d,
         sum(save_count) as saves_28d,
@@ -57,12 +58,20 @@ snapshots as (
         cast(coalesce(windowed.closeups_7d, 0) as bigint) as closeups_7d,
         cast(coalesce(windowed.clicks_7d, 0) as bigint) as clicks_7d,
         cast(coalesce(windowed.saves_7d, 0) as bigint) as saves_7d,
+        cast(coalesce(windowed.impressions_28d, 0) as bigint) as impressions_28d,
+        cast(coalesce(windowed.clicks_28d, 0) as bigint) as clicks_28d,
         cast(coalesce(windowed.saves_28d, 0) as bigint) as saves_28d,
         cast(coalesce(windowed.notification_sends_7d, 0) as bigint) as notification_sends_7d,
         cast(coalesce(windowed.notification_clicks_7d, 0) as bigint) as notification_clicks_7d,
         cast({{ smoothed_rate('windowed.clicks_7d', 'windowed.impressions_7d',
             var('click_rate_prior'), var('click_rate_prior_strength')) }} as {{ double_type() }})
             as click_rate_7d,
+        cast({{ smoothed_rate('windowed.clicks_28d', 'windowed.impressions_28d',
+            var('click_rate_prior'), var('click_rate_prior_strength')) }} as {{ double_type() }})
+            as click_rate_28d,
+        cast({{ smoothed_rate('windowed.saves_28d', 'windowed.impressions_28d',
+            var('save_rate_prior'), var('save_rate_prior_strength')) }} as {{ double_type() }})
+            as save_rate_28d,
         -- engagement-weighted popularity over 28 days (closeup 1, click 2, save 3)
         cast(
             coalesce(windowed.closeups_28d, 0)
