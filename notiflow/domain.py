@@ -99,6 +99,7 @@ FEATURE_MARTS: tuple[str, ...] = (
 
 # Models, each an Asset updated when a new version is pushed.
 ENGAGEMENT_MODEL = "engagement_model"
+RANKING_MODEL = "ranking_model"
 
 
 def mart_table(name: str) -> str:

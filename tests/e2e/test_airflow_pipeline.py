@@ -14,16 +14,17 @@ import time
 import pytest
 
 from expectations.results import latest_results
-from notiflow import warehouse
+from notiflow import registry, warehouse
 from notiflow.cli import seed_history
 from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.settings import Settings
 from notiflow_airflow import local as airflow_local
 from notiflow_airflow.common import task_environment
+from tfx_pipelines.ranking import configs as ranking_configs  # plain constants, no TFX
 
 pytestmark = pytest.mark.e2e
 
-DAILY, TRAINING = "daily_features", "engagement_training"
+DAILY, TRAINING, RANKING = "daily_features", "engagement_training", "ranking_training"
 TRAINING_DAYS = 7
 
 
@@ -46,8 +47,9 @@ def env(tmp_path_factory):
     airflow_local.start(settings)
     try:
         api = airflow_local.ApiClient(settings)
-        api.wait_for_dags([DAILY, TRAINING])
+        api.wait_for_dags([DAILY, TRAINING, RANKING])
         api.unpause(TRAINING)
+        api.unpause(RANKING)
         api.unpause(DAILY)  # catchup=False: the scheduler creates the run landing yesterday
         daily = api.wait_for_run(DAILY, timeout_s=900)
         training = (
@@ -63,8 +65,8 @@ def _states(api, dag_id, run_id) -> dict[str, str]:
     return {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run_id)}
 
 
-def _served_versions(settings: Settings) -> list[str]:
-    root = settings.serving_dir / "engagement"
+def _served_versions(settings: Settings, model: str = "engagement") -> list[str]:
+    root = settings.serving_dir / model
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
@@ -103,6 +105,20 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     assert all(0.0 <= p <= 1.0 for p in result["predictions"])
     assert len(set(result["predictions"])) > 1  # it scores, it does not return a constant
     assert result["auc"] >= settings.auc_floor
+
+
+def test_the_same_day_trains_and_pushes_a_ranking_model(env):
+    settings, api, _, daily, _ = env
+    assert daily["state"] == "success"
+    ranking = api.wait_for_run(RANKING, timeout_s=1500)
+    states = _states(api, RANKING, ranking["dag_run_id"])
+    assert ranking["state"] == "success", states
+    assert ranking["run_type"] == "asset_triggered"  # by the gated ml_ranking_examples
+    for node in load_pipeline_graph("ranking"):
+        assert states[node["id"]] == "success"
+    (version,) = _served_versions(settings, "ranking")
+    (record,) = [r for r in registry.records(settings, "ranking") if r["version"] == version]
+    assert record["metrics"]["ndcg_at_3"] >= ranking_configs.NDCG_FLOOR
 
 
 # fault -> (the task that stops it, table, column, rule). Every drill lands today (the

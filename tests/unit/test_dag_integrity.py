@@ -60,10 +60,10 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags(dagbag):
-    assert set(dagbag["dags"]) == {"daily_features", "engagement_training"}
+    assert set(dagbag["dags"]) == {"daily_features", "engagement_training", "ranking_training"}
 
 
-@pytest.mark.parametrize("dag_id", ["daily_features", "engagement_training"])
+@pytest.mark.parametrize("dag_id", ["daily_features", "engagement_training", "ranking_training"])
 def test_house_rules(dagbag, dag_id):
     dag = dagbag["dags"][dag_id]
     assert dag["tags"] and dag["doc_md"] and dag["catchup"] is False
@@ -129,6 +129,19 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
         "Pusher",
     ):
         assert component in tasks
+
+
+def test_ranking_training_has_one_task_per_tfx_component(dagbag):
+    from notiflow.pipelines import load_graph
+
+    tasks = dagbag["dags"]["ranking_training"]["tasks"]
+    graph = load_graph("ranking")
+    assert set(tasks) == {"training_window"} | {node["id"] for node in graph}
+    for node in graph:
+        assert set(tasks[node["id"]]["upstream"]) == (set(node["upstream"]) or {"training_window"})
+    assert tasks["Pusher"]["outlets"] == ["ranking_model"]
+    assert all(not task["outlets"] for t, task in tasks.items() if t != "Pusher")
+    assert tasks["ExampleGen"]["pool"] == "warehouse"
 
 
 def test_fault_drills_offered_by_the_dag_are_the_simulators(dagbag):

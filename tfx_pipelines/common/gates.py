@@ -10,6 +10,7 @@ in :mod:`tfx_pipelines.common.hooks`; the model registry itself is
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -22,6 +23,8 @@ from tfx.utils import io_utils
 from tfx_pipelines.components.duckdb_example_gen import TRAIN_SPLIT
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
+# The metrics reports and registry records show by default (a binary classifier's); a
+# pipeline with other metrics passes its own (e.g. ranking: NDCG).
 REPORTED_METRICS = (
     "auc",
     "binary_crossentropy",
@@ -218,9 +221,11 @@ def has_baseline(blessing_artifact: types.Artifact) -> bool:
 
 
 def evaluation_report(
-    evaluation_artifact: types.Artifact, blessing_artifact: types.Artifact
+    evaluation_artifact: types.Artifact,
+    blessing_artifact: types.Artifact,
+    reported_metrics: Sequence[str] = REPORTED_METRICS,
 ) -> str:
-    """Human-readable verdict and metrics by slice."""
+    """Human-readable verdict and ``reported_metrics`` by slice."""
     metrics = read_metrics(evaluation_artifact)
     blessed = is_blessed(blessing_artifact)
     baseline = (
@@ -237,7 +242,7 @@ def evaluation_report(
     for slice_name in sorted(metrics, key=lambda s: (s != "overall", s)):
         shown = ", ".join(
             f"{name}={metrics[slice_name][name]:.4g}"
-            for name in REPORTED_METRICS
+            for name in reported_metrics
             if name in metrics[slice_name]
         )
         lines.append(f"  {slice_name}: {shown}")

@@ -14,7 +14,8 @@ retried task whose node the launcher skips as done reaches the same verdict.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from absl import logging
@@ -145,18 +146,36 @@ def _write_tfdv_report(run: NodeRun, anomalies_artifact: types.Artifact) -> Path
 # --- Evaluator --------------------------------------------------------------------
 
 
-def report_evaluation(run: NodeRun, result: node_runner.NodeExecution) -> None:
+def report_evaluation(
+    run: NodeRun,
+    result: node_runner.NodeExecution,
+    reported_metrics: Sequence[str] = gates.REPORTED_METRICS,
+) -> None:
     """Prints whether the model was blessed, why not, and its metrics by slice."""
-    print(gates.evaluation_report(result.outputs["evaluation"][0], result.outputs["blessing"][0]))
+    print(
+        gates.evaluation_report(
+            result.outputs["evaluation"][0], result.outputs["blessing"][0], reported_metrics
+        )
+    )
+
+
+def report_evaluation_of(reported_metrics: Sequence[str]) -> Hook:
+    """The Evaluator hook of a pipeline whose report shows ``reported_metrics``."""
+    return functools.partial(report_evaluation, reported_metrics=tuple(reported_metrics))
 
 
 # --- Pusher -----------------------------------------------------------------------
 
 
-def register_pushed_model(model_name: str) -> Hook:
+def register_pushed_model(
+    model_name: str, reported_metrics: Sequence[str] = gates.REPORTED_METRICS
+) -> Hook:
     """The Pusher hook of model ``model_name``: appends a registry record
-    (:mod:`notiflow.registry`) when a model was pushed; when the Evaluator did not bless
-    it, says that nothing was pushed and why (keeping the live model is a success)."""
+    (:mod:`notiflow.registry`, keeping the overall ``reported_metrics``) when a model was
+    pushed; when the Evaluator did not bless it, says that nothing was pushed and why
+    (keeping the live model is a success)."""
+    reported_metrics = tuple(reported_metrics)
+    headline = reported_metrics[0]
 
     def hook(run: NodeRun, result: node_runner.NodeExecution) -> bool:
         evaluator = run.done(run.producer("model_blessing"))
@@ -182,12 +201,12 @@ def register_pushed_model(model_name: str) -> Hook:
             run_id=run.run_id,
             pipeline_run_id=run.pipeline_run_id,
             pushed_at=datetime.datetime.now(datetime.UTC),
-            reported_metrics=gates.REPORTED_METRICS,
+            reported_metrics=reported_metrics,
         )
         appended = registry.register_push(run.settings, record)
         print(
             f"Pusher: pushed {model_name} version {pushed['version']} to {pushed['path']} "
-            f"(AUC {record['auc']}); registry "
+            f"({headline} {record['metrics'].get(headline)}); registry "
             f"{registry.registry_path(run.settings, model_name)} "
             f"{'updated' if appended else 'already had this version'}"
         )
