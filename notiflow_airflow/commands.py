@@ -15,7 +15,8 @@ from notiflow.domain import FEATURE_WINDOW_DAYS
 from notiflow.settings import Settings
 
 DAILY_DAG = "daily_features"
-TRAINING_DAG = "engagement_training"
+# The training DAGs the gated features trigger, and the model each pushes.
+TRAINING_DAGS = {"engagement_training": "engagement", "ranking_training": "ranking"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,21 +62,25 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)
-    api.wait_for_dags([DAILY_DAG, TRAINING_DAG])
+    dags = [DAILY_DAG, *TRAINING_DAGS]
+    api.wait_for_dags(dags)
     # an earlier demo's runs in the same NOTIFLOW_HOME are not this demo's
-    seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in (DAILY_DAG, TRAINING_DAG)}
-    api.unpause(TRAINING_DAG)
+    seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in dags}
+    for dag in TRAINING_DAGS:
+        api.unpause(dag)
     api.unpause(DAILY_DAG)  # the scheduler creates the run that lands yesterday
     print(f"==> waiting for {DAILY_DAG} (lands {today - dt.timedelta(days=1)})", flush=True)
     daily = api.wait_for_run(DAILY_DAG, ignore=seen[DAILY_DAG], timeout_s=args.timeout)
     print(f"    {DAILY_DAG}: {daily['state']}", flush=True)
-    training = {"state": "not run"}
+    states = [daily["state"]]
     if daily["state"] == "success":
-        print(f"==> waiting for {TRAINING_DAG}", flush=True)
-        training = api.wait_for_run(TRAINING_DAG, ignore=seen[TRAINING_DAG], timeout_s=args.timeout)
-        print(f"    {TRAINING_DAG}: {training['state']}", flush=True)
+        for dag in TRAINING_DAGS:
+            print(f"==> waiting for {dag}", flush=True)
+            training = api.wait_for_run(dag, ignore=seen[dag], timeout_s=args.timeout)
+            print(f"    {dag}: {training['state']}", flush=True)
+            states.append(training["state"])
     print(summary(settings))
-    return 0 if daily["state"] == "success" and training["state"] == "success" else 1
+    return 0 if states == ["success"] * (1 + len(TRAINING_DAGS)) else 1
 
 
 def summary(settings: Settings) -> str:
@@ -92,15 +97,21 @@ def summary(settings: Settings) -> str:
         lines += [f"  {table:<55} {n:>10,} rows" for table, n in counts.items()]
     except (FileNotFoundError, warehouse.WarehouseLockedError) as exc:
         lines.append(f"Warehouse: {exc}")
-    model = latest_model(settings, "engagement")
-    if model:
-        lines.append(
-            f"Engagement model: version {model['version']} (AUC {model['auc']:.3f} on "
-            f"{model['eval_window']['end']}, trained on {model['train_window']['start']}.."
-            f"{model['train_window']['end']}) at {model['path']}"
-        )
-    else:
-        lines.append(f"Engagement model: none pushed under {settings.serving_dir / 'engagement'}")
+    for name in TRAINING_DAGS.values():
+        model = latest_model(settings, name)
+        if model:
+            shown = ", ".join(
+                f"{k} {v:.3f}" for k, v in model["metrics"].items() if k != "example_count"
+            )
+            lines.append(
+                f"{name.capitalize()} model: version {model['version']} ({shown} on "
+                f"{model['eval_window']['end']}, trained on {model['train_window']['start']}.."
+                f"{model['train_window']['end']}) at {model['path']}"
+            )
+        else:
+            lines.append(
+                f"{name.capitalize()} model: none pushed under {settings.serving_dir / name}"
+            )
     docs = settings.data_docs_dir / "index.html"
     lines.append(f"Data Docs: {docs}" + ("" if docs.exists() else " (not built yet)"))
     if airflow_local.running_pids(settings):
