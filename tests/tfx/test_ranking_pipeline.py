@@ -127,16 +127,40 @@ def test_eval_config_gates_overall_ndcg_by_list() -> None:
 
     config = ranking.eval_config(ndcg_floor=0.55)
     assert config.model_specs[0].label_key == features.LABEL_KEY
-    ndcg_spec = next(s for s in config.metrics_specs if s.metrics[0].class_name == "NDCG")
-    assert ndcg_spec.query_key == features.LIST_ID_KEY
-    assert list(ndcg_spec.binarize.top_k_list.values) == [configs.NDCG_TOP_K]
-    assert json.loads(ndcg_spec.metrics[0].config)["gain_key"] == features.LABEL_KEY
-    (per_slice,) = ndcg_spec.metrics[0].per_slice_thresholds
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["platform"]]
+    ndcg_specs = [s for s in config.metrics_specs if s.metrics[0].class_name == "NDCG"]
+    by_name = {json.loads(s.metrics[0].config)["name"]: s for s in ndcg_specs}
+    assert set(by_name) == {"ndcg_at_3", "ndcg_at_5"}
+    for name, spec in by_name.items():
+        assert spec.query_key == features.LIST_ID_KEY
+        # k comes from the spec's binarization (the threshold's key has the top_k sub key).
+        assert list(spec.binarize.top_k_list.values) == [int(name[-1])]
+        assert json.loads(spec.metrics[0].config)["gain_key"] == features.LABEL_KEY
+    # Only NDCG@3 is gated, on the overall slice only.
+    assert not by_name["ndcg_at_5"].metrics[0].per_slice_thresholds
+    (per_slice,) = by_name["ndcg_at_3"].metrics[0].per_slice_thresholds
     assert [list(s.feature_keys) for s in per_slice.slicing_specs] == [[]]
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.55)
     change = per_slice.threshold.change_threshold
     assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
     assert -1e-6 < change.absolute.value < 0
+    assert any(s.metrics[0].class_name == "MinLabelPosition" for s in config.metrics_specs)
+
+
+def test_thresholds_match_computed_metric_keys() -> None:
+    """Every threshold's key is one TFMA computes (else validation fails with
+    "missing thresholds"), and only NDCG@3 carries one."""
+    from tensorflow_model_analysis.metrics import metric_specs
+
+    config = ranking.eval_config(ndcg_floor=0.5)
+    computed = {
+        key for key, _, _ in metric_specs.keys_and_metrics_from_specs(config, config.metrics_specs)
+    }
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs, config)
+    assert thresholds
+    for key in thresholds:
+        assert key.name == configs.NDCG_METRIC and key.sub_key.top_k == configs.NDCG_TOP_K
+        assert key._replace(is_diff=False) in computed, key
 
 
 def test_configs_import_no_tfx_or_tensorflow() -> None:

@@ -9,6 +9,7 @@ in :mod:`tfx_pipelines.common.hooks`; the model registry itself is
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -220,6 +221,60 @@ def has_baseline(blessing_artifact: types.Artifact) -> bool:
     )
 
 
+# A blessing withdrawn after TFMA's validation (a pipeline's own gate in its Evaluator
+# hook, e.g. ranking's popularity baseline): the reason, and metrics computed beside
+# TFMA's (JSON) that the report and the registry record show.
+NOT_BLESSED_REASON_PROPERTY = "notiflow_not_blessed_reason"
+EXTRA_METRICS_PROPERTY = "notiflow_extra_metrics"
+
+
+def _update_artifact(config: Any, artifact: types.Artifact) -> None:
+    from tfx.orchestration import metadata
+
+    with metadata.Metadata(config) as m:
+        m.store.put_artifacts([artifact.mlmd_artifact])
+
+
+def revoke_blessing(config: Any, blessing_artifact: types.Artifact, reason: str) -> None:
+    """Marks a positive ModelBlessing not blessed, in ML Metadata (what the Pusher and
+    the latest-blessed-model resolver read) and on disk (BLESSED -> NOT_BLESSED), with
+    ``reason``. The Pusher then pushes nothing, as for a model TFMA did not bless."""
+    blessing_artifact.set_int_custom_property(
+        evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY, evaluator_constants.NOT_BLESSED_VALUE
+    )
+    blessing_artifact.set_string_custom_property(NOT_BLESSED_REASON_PROPERTY, reason)
+    _update_artifact(config, blessing_artifact)
+    blessed_file = os.path.join(blessing_artifact.uri, evaluator_constants.BLESSED_FILE_NAME)
+    io_utils.write_string_file(
+        os.path.join(blessing_artifact.uri, evaluator_constants.NOT_BLESSED_FILE_NAME), ""
+    )
+    if os.path.exists(blessed_file):
+        os.remove(blessed_file)
+
+
+def not_blessed_reason(blessing_artifact: types.Artifact) -> str | None:
+    """Why :func:`revoke_blessing` withdrew the blessing, if it did."""
+    if not blessing_artifact.has_custom_property(NOT_BLESSED_REASON_PROPERTY):
+        return None
+    return blessing_artifact.get_string_custom_property(NOT_BLESSED_REASON_PROPERTY) or None
+
+
+def add_extra_metrics(
+    config: Any, blessing_artifact: types.Artifact, metrics: dict[str, float]
+) -> None:
+    """Records ``metrics`` (overall, beside TFMA's) on the blessing, in ML Metadata."""
+    blessing_artifact.set_string_custom_property(
+        EXTRA_METRICS_PROPERTY, json.dumps(extra_metrics(blessing_artifact) | metrics)
+    )
+    _update_artifact(config, blessing_artifact)
+
+
+def extra_metrics(blessing_artifact: types.Artifact) -> dict[str, float]:
+    if not blessing_artifact.has_custom_property(EXTRA_METRICS_PROPERTY):
+        return {}
+    return json.loads(blessing_artifact.get_string_custom_property(EXTRA_METRICS_PROPERTY))
+
+
 def evaluation_report(
     evaluation_artifact: types.Artifact,
     blessing_artifact: types.Artifact,
@@ -238,7 +293,9 @@ def evaluation_report(
     )
     lines = [f"Evaluator: model {'BLESSED' if blessed else 'NOT blessed'} ({baseline})"]
     if not blessed:
+        reason = not_blessed_reason(blessing_artifact)
         lines += ["  why: " + f for f in validation_failures(evaluation_artifact)]
+        lines += [f"  why: {reason}"] if reason else []
     for slice_name in sorted(metrics, key=lambda s: (s != "overall", s)):
         shown = ", ".join(
             f"{name}={metrics[slice_name][name]:.4g}"

@@ -184,24 +184,32 @@ def register_pushed_model(
                 "Pusher ran but its Evaluator has no execution in this run"
             )
         evaluation = evaluator.outputs["evaluation"][0]
+        blessing = evaluator.outputs["blessing"][0]
         pushed = gates.pushed_model_info(result.outputs["pushed_model"][0])
         if pushed is None:
-            why = gates.validation_failures(evaluation) or ["the model blessing is negative"]
+            reason = gates.not_blessed_reason(blessing)
+            why = gates.validation_failures(evaluation) + ([reason] if reason else [])
+            why = why or ["the model blessing is negative"]
             print(
                 f"Pusher: NOTHING PUSHED in run {run.run_id}: the Evaluator did not bless the "
                 "new model, so the live model stays.\n  why: " + "\n  why: ".join(why)
             )
             return False
+        metrics = gates.read_metrics(evaluation)
+        # Metrics a pipeline's Evaluator hook computed beside TFMA's (none for most).
+        extra = gates.extra_metrics(blessing)
+        metrics["overall"] = metrics.get("overall", {}) | extra
+        recorded = reported_metrics + tuple(k for k in extra if k not in reported_metrics)
         record = registry.registry_record(
             model_name=model_name,
             pushed=pushed,
-            metrics=gates.read_metrics(evaluation),
+            metrics=metrics,
             end_ds=run.end_ds,
             training_days=run.settings.training_days,
             run_id=run.run_id,
             pipeline_run_id=run.pipeline_run_id,
             pushed_at=datetime.datetime.now(datetime.UTC),
-            reported_metrics=reported_metrics,
+            reported_metrics=recorded,
         )
         appended = registry.register_push(run.settings, record)
         print(

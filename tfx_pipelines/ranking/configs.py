@@ -64,6 +64,9 @@ RANDOM_SEED = 42
 
 NDCG_TOP_K = 3
 NDCG_METRIC = f"ndcg_at_{NDCG_TOP_K}"
+# Reported beside the gated NDCG@3 (a digest has 5 items: NDCG@5 ranks the whole list).
+NDCG_REPORTED_TOP_K = 5
+NDCG_REPORTED_METRIC = f"ndcg_at_{NDCG_REPORTED_TOP_K}"
 # The push gate on the overall NDCG@3. Lists without a click are skipped by TFMA's NDCG
 # (no ideal gain), so a random order of 5 items with one click scores
 # E[1/log2(1+rank), rank<=3] ~= 0.42 on average (and less with several clicks); 0.5 asks
@@ -73,8 +76,25 @@ NDCG_FLOOR = 0.5
 # New NDCG@3 minus the last blessed model's may not be below this (a tie passes).
 NDCG_CHANGE_THRESHOLD = -1e-10
 MIN_LABEL_POSITION_METRIC = "min_label_position"
+# Metrics are reported overall and by these (per-digest) features; the gate reads the
+# overall slice only.
+SLICE_KEYS: tuple[str, ...] = ("platform",)
+
+# The popularity baseline: each digest's items ordered by this mart column (descending),
+# scored with the same NDCG@3 on the same evaluation day (``baseline.py``). A model is
+# pushed only if its overall NDCG@3 exceeds the baseline's by more than
+# POPULARITY_MIN_LIFT (0: strictly better); checked after the Evaluator (hooks.py).
+POPULARITY_FEATURE_KEY = "pin_popularity_28d"
+POPULARITY_METRIC = f"popularity_{NDCG_METRIC}"
+POPULARITY_MIN_LIFT = 0.0
+
 # What the evaluation report prints and the registry record keeps (overall slice).
-REPORTED_METRICS: tuple[str, ...] = (NDCG_METRIC, MIN_LABEL_POSITION_METRIC, "example_count")
+REPORTED_METRICS: tuple[str, ...] = (
+    NDCG_METRIC,
+    NDCG_REPORTED_METRIC,
+    MIN_LABEL_POSITION_METRIC,
+    "example_count",
+)
 
 
 def serving_model_dir(serving_dir: str | os.PathLike[str]) -> str:

@@ -66,10 +66,29 @@ def input_config(
     )
 
 
+def _ndcg_spec(top_k: int, name: str, thresholds=()) -> tfma.MetricsSpec:
+    """NDCG@``top_k`` by list, gain = the click label. Its k comes from the spec's
+    binarization, so that a threshold's metric key (with its top_k sub key) is the
+    computed one; one k per spec, because a spec's thresholds apply to every k of it."""
+    return tfma.MetricsSpec(
+        query_key=features.LIST_ID_KEY,
+        binarize=tfma.BinarizationOptions(top_k_list={"values": [top_k]}),
+        metrics=[
+            tfma.MetricConfig(
+                class_name="NDCG",
+                config=json.dumps({"gain_key": features.LABEL_KEY, "name": name}),
+                per_slice_thresholds=list(thresholds),
+            )
+        ],
+    )
+
+
 def eval_config(ndcg_floor: float) -> tfma.EvalConfig:
     """TFMA config, one query = one list (``query_key=list_id``), scored per example by
-    the serving signature. The push gate: overall NDCG@3 >= ``ndcg_floor`` and not below
-    the last blessed model's on the same data (dropped by TFX on the first run)."""
+    the serving signature; NDCG@3, NDCG@5 and the min label position, overall and by
+    ``configs.SLICE_KEYS``. The push gate: overall NDCG@3 >= ``ndcg_floor`` and not below
+    the last blessed model's on the same data (dropped by TFX on the first run). The
+    popularity baseline is checked after the Evaluator (hooks.py)."""
     ndcg_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ndcg_floor}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -78,33 +97,18 @@ def eval_config(ndcg_floor: float) -> tfma.EvalConfig:
         ),
     )
     overall_only = [tfma.SlicingSpec()]
+    gate = tfma.PerSliceMetricThreshold(slicing_specs=overall_only, threshold=ndcg_threshold)
     return tfma.EvalConfig(
         options=tfma.Options(include_default_metrics=BoolValue(value=False)),
         model_specs=[
             tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY)
         ],
-        slicing_specs=overall_only,
+        slicing_specs=overall_only
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in configs.SLICE_KEYS],
         metrics_specs=[
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]),
-            # NDCG's k comes from the spec's binarization, so that the threshold's metric
-            # key (with its top_k sub key) is the computed one.
-            tfma.MetricsSpec(
-                query_key=features.LIST_ID_KEY,
-                binarize=tfma.BinarizationOptions(top_k_list={"values": [configs.NDCG_TOP_K]}),
-                metrics=[
-                    tfma.MetricConfig(
-                        class_name="NDCG",
-                        config=json.dumps(
-                            {"gain_key": features.LABEL_KEY, "name": configs.NDCG_METRIC}
-                        ),
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=overall_only, threshold=ndcg_threshold
-                            )
-                        ],
-                    )
-                ],
-            ),
+            _ndcg_spec(configs.NDCG_TOP_K, configs.NDCG_METRIC, [gate]),
+            _ndcg_spec(configs.NDCG_REPORTED_TOP_K, configs.NDCG_REPORTED_METRIC),
             # Mean (over lists with a click) position of the first clicked item when
             # sorted by score; TFMA 0.47 has no MRR.
             tfma.MetricsSpec(

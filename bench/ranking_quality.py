@@ -1,0 +1,331 @@
+"""Benchmark: how well the pushed ranking model orders digests, under the world's truth.
+
+The target (issue 11): on a held-out day, the NDCG@3 of the learned order of each email
+digest, with the TRUE position-free click probability of each item as its gain, is at
+least 0.93 and above both the logged order and the user-topic affinity order. Run from
+the repository root:
+
+    .venvs/orchestration/bin/python bench/ranking_quality.py             # 20k users
+    .venvs/orchestration/bin/python bench/ranking_quality.py --users 2000
+
+Steps, into a temporary NOTIFLOW_HOME (removed afterwards unless --keep):
+1. history: ``notiflow.cli.seed_history`` (28-day feature warm-up + ``training_days``,
+   then one ``dbt build``); the last landed day L is the held-out day;
+2. the ranking TFX pipeline once, node by node (``tfx_pipelines.run_component``, as the
+   Airflow tasks run it) with ``--end-ds L - 1``: it trains on the ``training_days``
+   days before L - 1 and evaluates on L - 1, so it never reads day L (whose labels are
+   not mature, and which no split selects);
+3. scoring: this file with ``--score``, run by the TFX interpreter, loads the pushed
+   SavedModel and scores day L's rows of ``marts.ml_ranking_examples`` through
+   ``serving_default``;
+4. NDCG@3 per ordering (learned, oracle, logged ``item_position``, popularity
+   ``pin_popularity_28d``, affinity ``user_topic_affinity_28d``, random) over the
+   digests of day L with at least 2 items. Ties in a feature are broken at random.
+
+The gain: the truth store's ``world_truth.items.p_click_given_open`` is NOT
+position-free: the simulator multiplies the item's click probability by the
+examination of its logged position, ``position ** -POSITION_DECAY``
+(``notiflow/simulator/response.py``). The gain is that column divided by the
+examination, i.e. the probability that the user clicks the item, given an open, were it
+examined: ``p_click_given_open * position ** POSITION_DECAY``.
+
+Benchmarks are the only code besides the simulator that may read the truth store.
+Prints one JSON object and exits 1 when the target is missed. Only the standard library
+is imported at the top: ``--score`` runs in the TFX environment, the rest in the
+orchestration one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+PIPELINE = "ranking"
+RUN_ID = "bench"
+TOP_K = 3
+TARGET_NDCG = 0.93
+ORDERINGS = ("learned", "oracle", "logged", "popularity", "affinity", "random")
+SCORE_BATCH = 8192
+# The day the history ends before (seed_history lands up to today - 2): fixed, so that a
+# rerun simulates the same world.
+DEFAULT_TODAY = dt.date(2026, 2, 15)
+
+
+# --- Scoring, in the TFX environment ------------------------------------------------
+
+
+def score(ds: dt.date, out: Path) -> int:
+    """Scores day ``ds`` of the ranking examples with the newest pushed ranking model and
+    writes (notification_id, item_position, score) to ``out`` (CSV)."""
+    import duckdb
+    import tensorflow as tf
+
+    from notiflow.settings import get_settings
+    from tfx_pipelines.components.duckdb_example_gen.executor import RowConverter
+    from tfx_pipelines.ranking import configs, features
+    from tfx_pipelines.ranking.model import SERVING_SIGNATURE
+    from tfx_pipelines.serving_check import latest_version_dir
+
+    settings = get_settings()
+    version_dir = latest_version_dir(Path(configs.serving_model_dir(settings.serving_dir)))
+    n = len(features.FEATURE_KEYS)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        relation = con.sql(
+            f"select {', '.join(features.FEATURE_KEYS)}, notification_id, item_position "
+            f"from {configs.SOURCE_TABLE} where ds = date '{ds}' "
+            "order by notification_id, item_position"
+        )
+        converter = RowConverter(relation.columns[:n], [str(t) for t in relation.types[:n]])
+        rows = relation.fetchall()
+    finally:
+        con.close()
+    serve = tf.saved_model.load(str(version_dir)).signatures[SERVING_SIGNATURE]
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["notification_id", "item_position", "score"])
+        for start in range(0, len(rows), SCORE_BATCH):
+            batch = rows[start : start + SCORE_BATCH]
+            examples = [converter.to_example(r[:n]).SerializeToString() for r in batch]
+            scores = serve(examples=tf.constant(examples))[features.PREDICTION_KEY]
+            for row, s in zip(batch, scores.numpy().reshape(-1), strict=True):
+                writer.writerow([row[n], row[n + 1], float(s)])
+    print(json.dumps({"version": version_dir.name, "rows": len(rows)}))
+    return 0
+
+
+# --- NDCG -----------------------------------------------------------------------------
+
+
+def ndcg_at_k(items, k: int = TOP_K, seed: int = 0) -> dict[str, float]:
+    """Mean NDCG@k per ordering over the lists of ``items`` (a DataFrame: one row per item,
+    ``list_id``, ``gain`` and one sort key per ordering, higher = earlier, except
+    ``logged``: the position, lower = earlier). Ties are broken by a random draw."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    items = items.sort_values(["list_id", "logged"]).reset_index(drop=True)
+    starts = np.flatnonzero(
+        np.r_[True, items["list_id"].to_numpy()[1:] != items["list_id"].to_numpy()[:-1]]
+    )
+    bounds = np.r_[starts, len(items)]
+    gain = items["gain"].to_numpy(dtype=float)
+    keys = {
+        "learned": items["score"].to_numpy(dtype=float),
+        "oracle": gain,
+        "logged": -items["logged"].to_numpy(dtype=float),
+        "popularity": items["pin_popularity_28d"].to_numpy(dtype=float),
+        "affinity": items["user_topic_affinity_28d"].to_numpy(dtype=float),
+        "random": rng.random(len(items)),
+    }
+    tiebreak = rng.random(len(items))
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    totals = dict.fromkeys(ORDERINGS, 0.0)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        g = gain[a:b]
+        m = min(k, b - a)
+        ideal = np.sort(g)[::-1][:m] @ discount[:m]
+        for name, key in keys.items():
+            order = np.lexsort((tiebreak[a:b], -key[a:b]))[:m]
+            totals[name] += (g[order] @ discount[:m]) / ideal
+    lists = len(bounds) - 1
+    return {name: round(float(total) / lists, 4) for name, total in totals.items()}
+
+
+# --- The benchmark, in the orchestration environment -------------------------------------
+
+
+def run_logged(argv: list[str], env: dict[str, str], log: Path) -> int:
+    with log.open("ab") as f:
+        return subprocess.run(
+            argv, env=env, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT
+        ).returncode
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--pins", type=int, help="initial pins (default: users / 5)")
+    parser.add_argument("--today", type=dt.date.fromisoformat, default=DEFAULT_TODAY)
+    parser.add_argument("--home", type=Path, help="reuse a home this script --keep'd (skips 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the simulated home")
+    parser.add_argument("--score", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.score is not None:
+        return score(args.score, args.out)
+
+    import pandas as pd
+    from simulate_scale import machine
+
+    from notiflow import cli, domain, pipelines, registry, warehouse
+    from notiflow.settings import Settings
+    from notiflow.simulator.response import POSITION_DECAY
+    from notiflow.simulator.truth import SCHEMA as TRUTH_SCHEMA
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="notiflow-bench-ranking-"))
+    pins = args.pins or max(args.users // 5, 100)
+    environ = {
+        **os.environ,
+        "NOTIFLOW_HOME": str(home),
+        "NOTIFLOW_SIM_USERS": str(args.users),
+        "NOTIFLOW_SIM_PINS": str(pins),
+    }
+    settings = Settings.load(environ)
+    result: dict[str, object] = {
+        "benchmark": "ranking_quality",
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "users": args.users,
+        "pins": pins,
+        "training_days": settings.training_days,
+    }
+    seconds: dict[str, object] = {}
+    result["seconds"] = seconds
+    log = home / "ranking_quality.log"
+    try:
+        if args.home is None:
+            started = time.perf_counter()
+            with stdout_to_stderr():  # its progress and dbt's log; stdout is the JSON
+                cli.seed_history(settings, args.today)
+            seconds["history_simulate_and_dbt_build"] = round(time.perf_counter() - started, 1)
+        with warehouse.connect(settings, read_only=True) as con:
+            landed = [
+                d
+                for (d,) in con.execute(
+                    f"select distinct ds from {domain.RAW_SCHEMA}.notifications order by 1"
+                ).fetchall()
+            ]
+        held_out, end_ds = landed[-1], landed[-1] - dt.timedelta(days=1)
+        result.update(
+            days_simulated=len(landed),
+            first_day=str(landed[0]),
+            train_days=[
+                str(end_ds - dt.timedelta(days=settings.training_days)),
+                str(end_ds - dt.timedelta(days=1)),
+            ],
+            eval_day=str(end_ds),
+            held_out_day=str(held_out),
+        )
+
+        tfx_env = {**environ, **settings.as_environment(), "TF_USE_LEGACY_KERAS": "1"}
+        node_seconds: dict[str, float] = {}
+        seconds["pipeline_nodes"] = node_seconds
+        for node in pipelines.load_graph(PIPELINE):
+            started = time.perf_counter()
+            code = run_logged(
+                [str(settings.tfx_python), "-m", "tfx_pipelines.run_component", "--pipeline",
+                 PIPELINE, "--node", node["id"], "--run-id", RUN_ID, "--end-ds", str(end_ds)],
+                tfx_env,
+                log,
+            )  # fmt: skip
+            node_seconds[node["id"]] = round(time.perf_counter() - started, 1)
+            if code == domain.TFX_NOT_PUSHED_EXIT_CODE:
+                result["error"] = f"{node['id']}: the model was not blessed, nothing pushed"
+            elif code:
+                result["error"] = f"{node['id']} failed (exit {code}):\n{tail(log)}"
+            if code:
+                print(json.dumps(result, indent=1, default=str))
+                return 1
+        seconds["pipeline"] = round(sum(node_seconds.values()), 1)
+        pushed = registry.records(settings, PIPELINE)
+        if pushed:
+            result["pushed_model"] = {
+                k: pushed[-1].get(k) for k in ("version", "train_window", "eval_window", "metrics")
+            }  # metrics: TFMA's on the eval day, gain = the logged clicks
+
+        started = time.perf_counter()
+        scores_csv = home / "held_out_scores.csv"
+        code = run_logged(
+            [str(settings.tfx_python), str(Path(__file__).resolve()), "--score", str(held_out),
+             "--out", str(scores_csv)],
+            tfx_env,
+            log,
+        )  # fmt: skip
+        seconds["score"] = round(time.perf_counter() - started, 1)
+        if code:
+            result["error"] = f"scoring failed (exit {code}):\n{tail(log)}"
+            print(json.dumps(result, indent=1, default=str))
+            return 1
+
+        started = time.perf_counter()
+        with warehouse.connect(settings, read_only=True) as con:
+            con.execute(f"attach '{settings.truth_path}' as truth (read_only)")
+            items = con.execute(
+                f"""
+                select m.notification_id as list_id, m.item_position as logged, m.pin_id,
+                       t.pin_id as truth_pin_id, t.p_click_given_open,
+                       m.pin_popularity_28d, m.user_topic_affinity_28d, s.score
+                from {domain.mart_table(domain.RANKING_EXAMPLES)} m
+                join truth.{TRUTH_SCHEMA}.items t
+                  on t.notification_id = m.notification_id and t.position = m.item_position
+                join read_csv('{scores_csv}', header = true) s
+                  on s.notification_id = m.notification_id
+                 and s.item_position = m.item_position
+                where m.ds = ?
+                """,
+                [held_out],
+            ).df()
+        mismatched = int((items["pin_id"] != items["truth_pin_id"]).sum())
+        if mismatched:
+            raise RuntimeError(f"{mismatched} mart items have another pin in the truth store")
+        items["gain"] = items["p_click_given_open"] * items["logged"] ** POSITION_DECAY
+        sizes = items.groupby("list_id")["logged"].transform("size")
+        scored = items[sizes >= 2]
+        result.update(
+            gain="world_truth.items.p_click_given_open * position ** POSITION_DECAY "
+            f"(= {POSITION_DECAY})",
+            held_out_items=len(items),
+            lists_scored=int(scored["list_id"].nunique()),
+            lists_skipped_single_item=int(items["list_id"].nunique() - scored["list_id"].nunique()),
+            items_per_list=round(len(scored) / max(scored["list_id"].nunique(), 1), 2),
+        )
+        ndcg = ndcg_at_k(pd.DataFrame(scored))
+        result[f"ndcg_at_{TOP_K}"] = ndcg
+        seconds["ndcg"] = round(time.perf_counter() - started, 1)
+    finally:
+        if not args.keep and args.home is None:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            result["home"] = str(home)
+    result["targets_met"] = {
+        f"learned >= {TARGET_NDCG}": bool(ndcg["learned"] >= TARGET_NDCG),
+        "learned > logged": ndcg["learned"] > ndcg["logged"],
+        "learned > affinity": ndcg["learned"] > ndcg["affinity"],
+    }
+    print(json.dumps(result, indent=1, default=str))
+    return 0 if all(result["targets_met"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
