@@ -70,39 +70,30 @@ DEFAULT_TODAY = dt.date(2026, 2, 15)
 def score(ds: dt.date, out: Path) -> int:
     """Scores day ``ds`` of the ranking examples with the newest pushed ranking model and
     writes (notification_id, item_position, score) to ``out`` (CSV)."""
-    import duckdb
-    import tensorflow as tf
-
     from notiflow.settings import get_settings
-    from tfx_pipelines.components.duckdb_example_gen.executor import RowConverter
-    from tfx_pipelines.ranking import configs, features
-    from tfx_pipelines.ranking.model import SERVING_SIGNATURE
-    from tfx_pipelines.serving_check import latest_version_dir
+    from tfx_pipelines import serving_check
 
     settings = get_settings()
-    version_dir = latest_version_dir(Path(configs.serving_model_dir(settings.serving_dir)))
-    n = len(features.FEATURE_KEYS)
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        relation = con.sql(
-            f"select {', '.join(features.FEATURE_KEYS)}, notification_id, item_position "
-            f"from {configs.SOURCE_TABLE} where ds = date '{ds}' "
-            "order by notification_id, item_position"
-        )
-        converter = RowConverter(relation.columns[:n], [str(t) for t in relation.types[:n]])
-        rows = relation.fetchall()
-    finally:
-        con.close()
-    serve = tf.saved_model.load(str(version_dir)).signatures[SERVING_SIGNATURE]
+    served = serving_check.ServedPipeline.load(PIPELINE)
+    version_dir = serving_check.latest_version_dir(served.model_dir(settings))
+    signature = serving_check.load_signature(served, version_dir)
+    converter, rows = serving_check.read_rows(
+        settings.warehouse_path,
+        served.features.FEATURE_KEYS,
+        f", notification_id, item_position from {served.configs.SOURCE_TABLE} where ds = ? "
+        "order by notification_id, item_position",
+        [ds],
+    )
+    n = len(served.features.FEATURE_KEYS)
     with out.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["notification_id", "item_position", "score"])
         for start in range(0, len(rows), SCORE_BATCH):
             batch = rows[start : start + SCORE_BATCH]
             examples = [converter.to_example(r[:n]).SerializeToString() for r in batch]
-            scores = serve(examples=tf.constant(examples))[features.PREDICTION_KEY]
-            for row, s in zip(batch, scores.numpy().reshape(-1), strict=True):
-                writer.writerow([row[n], row[n + 1], float(s)])
+            scores = serving_check.predict(served, signature, examples)
+            for row, value in zip(batch, scores, strict=True):
+                writer.writerow([row[n], row[n + 1], value])
     print(json.dumps({"version": version_dir.name, "rows": len(rows)}))
     return 0
 

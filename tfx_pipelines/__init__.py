@@ -5,11 +5,12 @@ Layout (the TFX template's shape: one folder per pipeline, nothing shared names 
   through its ``configs.py`` (every knob, and ``pipeline_args(settings, end_ds)``);
   ``pipeline.py`` (``create_pipeline``), ``hooks.py`` (``AFTER_NODE``: what runs after
   a node), its user code and ``pipeline_graph.json`` (the compiled node graph);
-- ``common/``: what every pipeline shares: the one-node runner, run checks, reusable
-  post-node hooks, TFX artifact readers, the TFDV report;
+- ``common/``: what every pipeline shares: the training graph (``graph.py``, which each
+  ``create_pipeline`` calls), the one-node runner, run checks, reusable post-node hooks,
+  TFX artifact readers, the TFDV report;
 - ``components/``: custom components (DuckDB ExampleGen, DataValidator);
 - ``run_component.py``: the entry point of each Airflow TFX task (it only wires);
-  ``serving_check.py``: scores warehouse rows with the newest pushed engagement model.
+  ``serving_check.py``: scores warehouse rows with a pipeline's newest pushed model.
 
 Everything under this package runs in the TFX environment (``.venvs/tfx``), imports
 nothing of notiflow's but the core (``notiflow``) and never Airflow; Airflow drives it

@@ -93,18 +93,23 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
 
     # the pushed model loads and predicts in the serving (TFX) environment
     assert len(_served_versions(settings)) == 1
-    check = subprocess.run(
-        [str(settings.tfx_python), "-m", "tfx_pipelines.serving_check", "--limit", "50"],
-        env={**task_environment(settings), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(check.stdout.strip().splitlines()[-1])
+    result = _serving_check(settings, "engagement", limit=50)
     assert result["n"] == 50 and len(result["predictions"]) == 50
     assert all(0.0 <= p <= 1.0 for p in result["predictions"])
     assert len(set(result["predictions"])) > 1  # it scores, it does not return a constant
-    assert result["auc"] >= settings.auc_floor
+    assert result["metrics"]["auc"] >= settings.auc_floor
+
+
+def _serving_check(settings: Settings, pipeline: str, limit: int) -> dict:
+    check = subprocess.run(
+        [str(settings.tfx_python), "-m", "tfx_pipelines.serving_check", "--pipeline", pipeline,
+         "--limit", str(limit)],
+        env={**task_environment(settings), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr[-3000:]
+    return json.loads(check.stdout.strip().splitlines()[-1])
 
 
 def test_the_same_day_trains_and_pushes_a_ranking_model(env):
@@ -119,6 +124,12 @@ def test_the_same_day_trains_and_pushes_a_ranking_model(env):
     (version,) = _served_versions(settings, "ranking")
     (record,) = [r for r in registry.records(settings, "ranking") if r["version"] == version]
     assert record["metrics"]["ndcg_at_3"] >= ranking_configs.NDCG_FLOOR
+
+    # it loads and scores whole digests of the newest day in the serving environment
+    result = _serving_check(settings, "ranking", limit=5 * ranking_configs.MAX_LIST_SIZE)
+    assert result["version"] == version and result["metrics"] == record["metrics"]
+    assert result["n"] == 5 * ranking_configs.MAX_LIST_SIZE
+    assert len(set(result["predictions"])) > 1  # the order is learned, not a constant
 
 
 # fault -> (the task that stops it, table, column, rule). Every drill lands today (the

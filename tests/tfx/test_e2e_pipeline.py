@@ -163,7 +163,9 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     outputs = {node_id: home.node(node_id, FIRST_RUN) for node_id in NODES}
     pusher_retry = home.node(engagement.PUSHER, FIRST_RUN)
-    check = home.run("serving_check", "tfx_pipelines.serving_check", "--limit", "25")
+    check = home.run(
+        "serving_check", "tfx_pipelines.serving_check", "--pipeline", "engagement", "--limit", "25"
+    )
     home.timings["total"] = time.monotonic() - started
     print("\nfirst run timings (s):", {k: round(v, 1) for k, v in home.timings.items()})
     return {
@@ -215,7 +217,8 @@ def test_first_run_blesses_pushes_and_serves(first_run: dict) -> None:
     assert served["n"] == 25 and len(served["predictions"]) == 25
     assert all(0.0 < p < 1.0 for p in served["predictions"])
     assert len(set(served["predictions"])) > 1
-    assert served["auc"] == record["auc"]
+    assert served["pipeline"] == "engagement"
+    assert served["metrics"]["auc"] == record["auc"]
 
 
 def test_second_run_against_baseline_pushes_nothing(first_run: dict) -> None:

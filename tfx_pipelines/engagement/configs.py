@@ -25,6 +25,8 @@ PIPELINE_NAME = "engagement"
 # The served model: ``<serving_dir>/<MODEL_NAME>/<version>/`` and its registry records.
 MODEL_NAME = "engagement"
 SOURCE_TABLE = domain.mart_table(domain.ENGAGEMENT_EXAMPLES)
+# The columns that identify a row of SOURCE_TABLE: one row per notification.
+SOURCE_ROW_KEY: tuple[str, ...] = ("notification_id",)
 
 # The curated schema (types, domains, ranges, environments, drift and skew thresholds);
 # see schema/README.md for how it was derived and how to change it.
