@@ -9,7 +9,9 @@ The model is listwise: items of one email digest form a list, trained with a sof
 cross-entropy over the list; the logged position enters training through a shallow
 position tower only, so the served score (`serving_default`, serialized (user, pin)
 examples of warehouse features, no position) ranks by relevance, not by where the item
-was shown. ExampleValidator (TFDV) fails on schema anomalies, drift and skew; the
+was shown. Clicked digests are few, so the model is a 5-fold cross-validated ensemble:
+each member early-stops on its held-out fold, the served score is their mean.
+ExampleValidator (TFDV) fails on schema anomalies, drift and skew; the
 Evaluator blesses only a model whose NDCG@3 per digest is above the floor and no worse
 than the last blessed one; the Pusher pushes only a blessed model (otherwise it is
 skipped and the `ranking_model` Asset gets no event).

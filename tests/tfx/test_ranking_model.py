@@ -83,6 +83,83 @@ def test_group_into_lists_orders_by_position_pads_and_truncates() -> None:
     assert lists.features["x"].shape == (4, 5, 1)
 
 
+def _lists_of(labels: list[list[int]], mask: list[list[bool]]) -> model.Lists:
+    labels_, mask_ = np.array(labels, np.float32), np.array(mask, bool)
+    ids = np.arange(len(labels), dtype=np.float32)[:, None, None] * np.ones(mask_.shape + (1,))
+    return model.Lists({"id": ids}, mask_.astype(np.int64), labels_, mask_)
+
+
+def test_learnable_lists_keep_a_click_among_two_or_more_items() -> None:
+    lists = _lists_of(
+        labels=[[0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]],
+        mask=[[1, 1, 1], [1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 1, 1]],
+    )
+    # list 1: no click; list 2: one item; list 3: its click is on a padded item
+    kept = model.learnable_lists(lists)
+    assert kept.features["id"][:, 0, 0].tolist() == [0, 4]
+    assert kept.labels.tolist() == [[0, 1, 0], [1, 1, 0]]
+
+
+def test_fold_lists_hold_out_each_list_exactly_once() -> None:
+    lists = _lists_of([[1, 0]] * 23, [[1, 1]] * 23)
+    folds = model.fold_lists(lists, 5, seed=3)
+    assert len(folds) == 5
+    held_out = []
+    for train, validation in folds:
+        train_ids = set(train.features["id"][:, 0, 0].tolist())
+        validation_ids = validation.features["id"][:, 0, 0].tolist()
+        assert not train_ids & set(validation_ids)
+        assert len(train_ids) + len(validation_ids) == 23
+        held_out += validation_ids
+    assert sorted(held_out) == list(range(23))
+    assert [len(v.mask) for _, v in folds] == [5, 5, 5, 4, 4]
+    again = model.fold_lists(lists, 5, seed=3)
+    assert all(
+        np.array_equal(a[1].features["id"], b[1].features["id"])
+        for a, b in zip(folds, again, strict=True)
+    )
+    assert len(model.fold_lists(_lists_of([[1, 0]] * 3, [[1, 1]] * 3), 5)) == 3
+    one = _lists_of([[1, 0]], [[1, 1]])
+    assert model.fold_lists(one, 5) == [(one, None)]
+
+
+def test_average_model_scores_the_mean_of_its_members() -> None:
+    members = []
+    for seed in (0, 1, 2):
+        tf.keras.utils.set_random_seed(seed)
+        member = model.build_relevance_model(VOCAB, name=f"member_{seed}")
+        last = member.layers[-1]  # zero-initialised: give it weights
+        last.kernel.assign(np.random.default_rng(seed).normal(size=last.kernel.shape))
+        members.append(member)
+    lists = _random_lists(4, np.random.default_rng(5), lambda c, p: np.zeros(len(p)))
+    ensemble = model.average_model(members)
+    expected = np.mean([_scores(m, lists) for m in members], axis=0)
+    assert np.ptp(expected) > 0
+    np.testing.assert_allclose(_scores(ensemble, lists), expected, rtol=1e-5, atol=1e-6)
+    assert ensemble.input_names == members[0].input_names
+    assert model.average_model(members[:1]) is members[0]
+
+
+def test_early_stopping_keeps_the_weights_of_the_best_held_out_loss() -> None:
+    """Clicks at random: any fit is memorization, so the held-out loss soon rises."""
+    rng = np.random.default_rng(4)
+    lists = _random_lists(300, rng, lambda c, p: np.zeros(len(p)))
+    train, validation = model.fold_lists(lists, 3)[0]
+    tf.keras.utils.set_random_seed(0)
+    relevance, position = model.build_relevance_model(VOCAB), model.build_position_model()
+    log = model.train(
+        relevance, position, model.lists_dataset(train, 16), 3000, learning_rate=1e-2,
+        validation=validation, check_every=10, patience=3,
+    )  # fmt: skip
+    assert len(log.losses) < 3000  # stopped early
+    steps, losses = zip(*log.validation_losses, strict=True)
+    assert log.best_step == steps[int(np.argmin(losses))]
+    assert len(steps) - steps.index(log.best_step) - 1 == 3  # patience checks after it
+    kept = model.evaluate(relevance, position, validation)
+    assert kept == pytest.approx(min(losses), rel=1e-5)  # the best weights were restored
+    assert kept < losses[-1]
+
+
 # --- the towers ----------------------------------------------------------------------
 
 VOCAB = {key: 3 for key in features.CATEGORICAL_FEATURE_KEYS}

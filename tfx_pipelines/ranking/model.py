@@ -10,7 +10,17 @@ The position tower absorbs what the logged position explains (users click the fi
 item of a digest more, whatever it is), so the relevance tower learns what the user
 would click at any position.
 
-Exported (the relevance tower only; the position tower is dropped):
+Only lists with a click and at least two items carry a gradient (the softmax of one
+item is 1; a list without a click has no target), and they are few: emails are
+opened rarely and clicked more rarely still (about 3% of a day's digests). Training
+therefore samples those lists only, and the towers memorize them past a few epochs: a
+single click among five items is a noisy label. So the model is a cross-validated
+ensemble (measured in bench/RESULTS.md): the clicked lists are cut into
+``configs.ENSEMBLE_FOLDS`` folds; member k trains on the other folds, stops when its
+loss on fold k stops improving and keeps its best weights; the served score is the
+members' mean relevance.
+
+Exported (the members' relevance towers, averaged; the position towers are dropped):
 - ``serving_default``: serialized tf.Examples of the raw (user, pin) warehouse features,
   without ``item_position``, ``list_id`` or the label -> ``{"score": [batch, 1]}``, one
   score per example (a logit; sort a candidate list by it). TFMA evaluates with this
@@ -165,6 +175,50 @@ def lists_dataset(lists: Lists, batch_size: int, shuffle: bool = True) -> tf.dat
     return dataset.repeat().batch(batch_size)
 
 
+def learnable_lists(lists: Lists, min_items: int = 2) -> Lists:
+    """The lists the listwise loss learns from: a click and at least ``min_items`` items."""
+    keep = (np.where(lists.mask, lists.labels, 0.0).sum(axis=1) > 0) & (
+        lists.mask.sum(axis=1) >= min_items
+    )
+    return take_lists(lists, keep)
+
+
+def take_lists(lists: Lists, keep: np.ndarray) -> Lists:
+    """The lists where ``keep`` (a boolean or index array over lists) selects them."""
+    return Lists(
+        {k: v[keep] for k, v in lists.features.items()},
+        lists.positions[keep],
+        lists.labels[keep],
+        lists.mask[keep],
+    )
+
+
+def fold_lists(
+    lists: Lists, folds: int, seed: int = configs.RANDOM_SEED
+) -> list[tuple[Lists, Lists | None]]:
+    """(training, validation) lists of each fold: the lists are shuffled (seeded) and cut
+    into ``folds`` disjoint validation folds, each trained on the other folds. Fewer
+    lists than two give one (lists, None): nothing to hold out."""
+    n = len(lists.mask)
+    folds = min(folds, n)
+    if folds < 2:
+        return [(lists, None)]
+    fold_of = np.empty(n, np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    return [
+        (take_lists(lists, fold_of != k), take_lists(lists, fold_of == k)) for k in range(folds)
+    ]
+
+
+class TrainingLog(NamedTuple):
+    """Training losses per step, the held-out loss at each check and the step whose
+    weights were kept (the last step without validation)."""
+
+    losses: list[float]
+    validation_losses: list[tuple[int, float]]
+    best_step: int
+
+
 # --- The towers -------------------------------------------------------------------
 
 
@@ -177,19 +231,24 @@ def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> dict[str, in
     }
 
 
-def build_relevance_model(vocab_sizes: Mapping[str, int]) -> tf_keras.Model:
-    """Per example: transformed (user, pin) features -> one relevance score [batch, 1]."""
+def build_relevance_model(
+    vocab_sizes: Mapping[str, int], name: str = "relevance"
+) -> tf_keras.Model:
+    """Per example: transformed (user, pin) features -> one relevance score [batch, 1].
+    ``name``: distinct per member of an ensemble (Keras needs unique layer names)."""
     inputs: dict[str, tf_keras.Input] = {}
     parts: list[tf.Tensor] = []
     for key in features.CATEGORICAL_FEATURE_KEYS:
-        name = features.transformed_name(key)
-        inputs[name] = tf_keras.Input(shape=(1,), name=name, dtype=tf.int64)
-        embedded = tf_keras.layers.Embedding(vocab_sizes[key], configs.EMBEDDING_DIM)(inputs[name])
+        input_name = features.transformed_name(key)
+        inputs[input_name] = tf_keras.Input(shape=(1,), name=input_name, dtype=tf.int64)
+        embedded = tf_keras.layers.Embedding(vocab_sizes[key], configs.EMBEDDING_DIM)(
+            inputs[input_name]
+        )
         parts.append(tf_keras.layers.Flatten()(embedded))
     for key in features.NUMERIC_FEATURE_KEYS:
-        name = features.transformed_name(key)
-        inputs[name] = tf_keras.Input(shape=(1,), name=name, dtype=tf.float32)
-        parts.append(inputs[name])
+        input_name = features.transformed_name(key)
+        inputs[input_name] = tf_keras.Input(shape=(1,), name=input_name, dtype=tf.float32)
+        parts.append(inputs[input_name])
     hidden = tf_keras.layers.concatenate(parts)
     for units in configs.HIDDEN_UNITS:
         hidden = tf_keras.layers.Dense(units, activation="relu")(hidden)
@@ -198,7 +257,7 @@ def build_relevance_model(vocab_sizes: Mapping[str, int]) -> tf_keras.Model:
     score = tf_keras.layers.Dense(1, kernel_initializer="zeros", name=features.PREDICTION_KEY)(
         hidden
     )
-    return tf_keras.Model(inputs=inputs, outputs=score, name="relevance")
+    return tf_keras.Model(inputs=inputs, outputs=score, name=name)
 
 
 def build_position_model(max_list_size: int = configs.MAX_LIST_SIZE) -> tf_keras.Model:
@@ -211,6 +270,18 @@ def build_position_model(max_list_size: int = configs.MAX_LIST_SIZE) -> tf_keras
     bias = tf_keras.layers.Dense(1)(embedded)
     bias = tf_keras.layers.Reshape((-1,))(bias)
     return tf_keras.Model(inputs=positions, outputs=bias, name="position_bias")
+
+
+def average_model(members: list[tf_keras.Model]) -> tf_keras.Model:
+    """One relevance model whose score is the mean of ``members``' scores (same inputs)."""
+    if len(members) == 1:
+        return members[0]
+    inputs = {
+        name: tf_keras.Input(shape=tensor.shape[1:], name=name, dtype=tensor.dtype)
+        for name, tensor in zip(members[0].input_names, members[0].inputs, strict=True)
+    }
+    score = tf_keras.layers.Average(name=features.PREDICTION_KEY)([m(inputs) for m in members])
+    return tf_keras.Model(inputs=inputs, outputs=score, name="relevance_ensemble")
 
 
 def list_logits(
@@ -235,11 +306,16 @@ def train(
     dataset: tf.data.Dataset,
     steps: int,
     learning_rate: float = configs.LEARNING_RATE,
-) -> list[float]:
-    """Adam on the listwise loss for ``steps`` batches of lists; returns the losses.
+    validation: Lists | None = None,
+    check_every: int = configs.VALIDATION_EVERY_STEPS,
+    patience: int = configs.VALIDATION_PATIENCE,
+) -> TrainingLog:
+    """Adam on the listwise loss for at most ``steps`` batches of lists.
 
-    ``position_tower=None`` trains the relevance tower alone (to show what the position
-    tower prevents)."""
+    With ``validation`` lists, the loss on them is checked every ``check_every`` steps;
+    training stops after ``patience`` checks without improvement and the weights of the
+    best check are restored. ``position_tower=None`` trains the relevance tower alone
+    (to show what the position tower prevents)."""
     optimizer = tf_keras.optimizers.Adam(learning_rate)
     iterator = iter(dataset)
     first = next(iterator)
@@ -257,9 +333,26 @@ def train(
         return loss
 
     losses = [float(step(*first))]
-    for _ in range(steps - 1):
+    checks: list[tuple[int, float]] = []
+    best_loss, best_step, best_weights, checks_since_best = float("inf"), 0, None, 0
+    for done in range(2, steps + 1):
         losses.append(float(step(*next(iterator))))
-    return losses
+        if validation is None or done % check_every:
+            continue
+        loss = evaluate(relevance, position_tower, validation)
+        checks.append((done, loss))
+        if loss < best_loss:
+            best_loss, best_step, best_weights = loss, done, [v.numpy() for v in variables]
+            checks_since_best = 0
+        else:
+            checks_since_best += 1
+            if checks_since_best >= patience:
+                break
+    if best_weights is None:  # no check ran: the last step's weights
+        return TrainingLog(losses, checks, len(losses))
+    for variable, value in zip(variables, best_weights, strict=True):
+        variable.assign(value)
+    return TrainingLog(losses, checks, best_step)
 
 
 def evaluate(
@@ -312,44 +405,61 @@ def position_biases(position_tower: tf_keras.Model) -> np.ndarray:
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Trains on the transformed train split's lists and exports the relevance tower."""
+    """Trains the fold ensemble on the transformed train split's lists and exports it."""
     tf_compat.skip_autograph_for_tf_keras()
-    tf_keras.utils.set_random_seed(configs.RANDOM_SEED)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_steps = fn_args.train_steps or configs.TRAIN_STEPS
-
-    relevance = build_relevance_model(vocabulary_sizes(tf_transform_output))
-    position_tower = build_position_model()
-    model_inputs = list(relevance.input_names)
-    train_lists = read_lists(
+    vocab_sizes = vocabulary_sizes(tf_transform_output)
+    model_inputs = list(build_relevance_model(vocab_sizes).input_names)
+    all_train_lists = read_lists(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, model_inputs
     )
     eval_lists = read_lists(
         fn_args.eval_files, fn_args.data_accessor, tf_transform_output, model_inputs
     )
+    learnable = learnable_lists(all_train_lists)
+    if not len(learnable.mask):
+        raise ValueError(
+            f"no training list has a click and two items ({len(all_train_lists.mask)} lists): "
+            "nothing to learn a ranking from"
+        )
+    folds = fold_lists(learnable, configs.ENSEMBLE_FOLDS)
     logging.info(
-        "ranking: %d training lists (%d with a click), %d evaluation lists",
-        len(train_lists.mask),
-        int((train_lists.labels.sum(axis=1) > 0).sum()),
+        "ranking: %d training lists, %d with a click and 2+ items, in %d folds; %d "
+        "evaluation lists",
+        len(all_train_lists.mask),
+        len(learnable.mask),
+        len(folds),
         len(eval_lists.mask),
     )
-    losses = train(
-        relevance,
-        position_tower,
-        lists_dataset(train_lists, configs.TRAIN_LISTS_PER_BATCH),
-        train_steps,
-    )
-    logging.info(
-        "ranking: train loss %.4f -> %.4f; eval loss %.4f (with position) %.4f (relevance "
-        "only); position biases %s",
-        losses[0],
-        float(np.mean(losses[-10:])),
-        evaluate(relevance, position_tower, eval_lists),
-        evaluate(relevance, None, eval_lists),
-        np.round(position_biases(position_tower), 3).tolist(),
-    )
-    relevance.save(
+    members = []
+    for k, (train_lists, validation_lists) in enumerate(folds):
+        tf_keras.utils.set_random_seed(configs.RANDOM_SEED + k)
+        relevance = build_relevance_model(vocab_sizes, name=f"relevance_{k}")
+        position_tower = build_position_model()
+        log = train(
+            relevance,
+            position_tower,
+            lists_dataset(train_lists, configs.TRAIN_LISTS_PER_BATCH),
+            train_steps,
+            validation=validation_lists,
+        )
+        logging.info(
+            "ranking member %d: %d steps, weights of step %d kept (held-out loss %s); eval "
+            "loss %.4f (with position) %.4f (relevance only); position biases %s",
+            k,
+            len(log.losses),
+            log.best_step,
+            dict(log.validation_losses).get(log.best_step, "n/a"),
+            evaluate(relevance, position_tower, eval_lists),
+            evaluate(relevance, None, eval_lists),
+            np.round(position_biases(position_tower), 3).tolist(),
+        )
+        members.append(relevance)
+    ensemble = average_model(members)
+    logging.info("ranking ensemble: eval loss %.4f", evaluate(ensemble, None, eval_lists))
+    ensemble.save(
         fn_args.serving_model_dir,
         save_format="tf",
-        signatures=make_serving_signatures(relevance, tf_transform_output),
+        signatures=make_serving_signatures(ensemble, tf_transform_output),
     )
