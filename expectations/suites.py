@@ -34,6 +34,8 @@ RAW, FEATURES, PLAN = LAYERS
 ENGAGEMENT_EXAMPLES_SUITE = domain.ENGAGEMENT_EXAMPLES
 RANKING_EXAMPLES_SUITE = domain.RANKING_EXAMPLES
 USER_FEATURES_SUITE = domain.USER_FEATURES
+SCORING_CANDIDATES_SUITE = domain.SCORING_CANDIDATES
+SEND_OPTIONS_SUITE = domain.SEND_OPTIONS
 PLAN_SUITE = domain.PLAN_TABLE
 
 # Enumerations, as the loggers (the simulator locally) emit them.
@@ -546,6 +548,91 @@ def user_features_suite(reference: Reference) -> ExpectationSuite:
     return ExpectationSuite(name=USER_FEATURES_SUITE, expectations=expectations)
 
 
+# Tomorrow's scoring marts: the run landing ds builds them for ds + 1 (from data up to the
+# end of ds), so the features gate of day ds validates those rows, the ones scoring reads.
+# No row-count check: a re-run of a day older than var candidate_retention_days builds
+# none of them, by design (an empty plan is stopped by the plan gate).
+def _tomorrows_rows(table: str) -> str:
+    tomorrow = "cast(?::date + interval 1 day as date)"
+    return f"select * from {domain.mart_table(table)} where ds = {tomorrow}"
+
+
+# The ranking model's features (tfx_pipelines/ranking/features.py FEATURE_KEYS, which the
+# gates may not import; tests/unit/test_gx_features_layer.py binds the two lists).
+RANKING_FEATURES = [
+    "channel",
+    "platform",
+    "country",
+    "pin_topic",
+    "list_size",
+    "user_events_7d",
+    "user_events_28d",
+    "pin_age_days",
+    "pin_impressions_7d",
+    "pin_saves_7d",
+    "creator_saves_28d",
+    "creator_pin_count",
+    "user_topic_engagements_7d",
+    "user_topic_engagements_28d",
+    "has_seen_pin_before",
+    "user_open_rate_28d",
+    "user_topic_affinity_7d",
+    "user_topic_affinity_28d",
+    "pin_click_rate_7d",
+    "pin_click_rate_28d",
+    "pin_save_rate_28d",
+    "pin_popularity_28d",
+]
+SCORING_CANDIDATES_COLUMNS = ["ds", "user_id", "pin_id", "candidate_rank", *RANKING_FEATURES]
+
+# The engagement model's features but the send's hour and day of week, which the scorer
+# sets per candidate send hour (tfx_pipelines/engagement/features.py FEATURE_KEYS; bound
+# in tests/unit/test_gx_features_layer.py).
+SEND_OPTION_FEATURES = [
+    "channel",
+    "platform",
+    "country",
+    "pin_topic",
+    "user_tenure_days",
+    "user_sends_7d",
+    "user_opens_7d",
+    "user_sends_28d",
+    "user_opens_28d",
+    "channel_sends_7d",
+    "user_open_rate_28d",
+    "channel_open_rate_28d",
+    "topic_open_rate_28d",
+    "days_since_last_open",
+]
+SEND_OPTIONS_COLUMNS = ["ds", "user_id", "pin_id", *SEND_OPTION_FEATURES]
+
+
+def scoring_candidates_suite(reference: Reference) -> ExpectationSuite:
+    """Tomorrow's candidates (ds + 1), which scoring ranks with the ranking model."""
+    expectations = [
+        _columns_present(SCORING_CANDIDATES_COLUMNS, "Scoring with the ranking model"),
+        _not_null("user_id", "A candidate without a user cannot be planned."),
+        _not_null("pin_id", "A candidate without a pin cannot be ranked or sent."),
+        _compound_key(["user_id", "pin_id"], "scoring (a pin ranked twice for a user)"),
+    ]
+    return ExpectationSuite(name=SCORING_CANDIDATES_SUITE, expectations=expectations)
+
+
+def send_options_suite(reference: Reference) -> ExpectationSuite:
+    """Tomorrow's send options (ds + 1), which scoring scores with the engagement model."""
+    expectations = [
+        _columns_present(SEND_OPTIONS_COLUMNS, "Scoring with the engagement model"),
+        _not_null("user_id", "An option without a user cannot be planned."),
+        _not_null("channel", "An option without a channel cannot be sent."),
+        _not_null("pin_id", "An option without a pin has no pin features and nothing to send."),
+        _compound_key(
+            ["user_id", "channel", "pin_id"], "scoring (an option scored and planned twice)"
+        ),
+        _in_set("channel", CHANNELS, "The sender has no route for an unknown channel."),
+    ]
+    return ExpectationSuite(name=SEND_OPTIONS_SUITE, expectations=expectations)
+
+
 # --------------------------------------------------------------- plan layer
 
 # The plan of the day with the rules that need a join or an aggregate derived as
@@ -558,14 +645,26 @@ PLAN_DERIVED_COLUMNS = (
     "is_within_daily_cap",
     "is_item_count_allowed",
     "is_subscribed",
+    "is_outside_quiet_hours",
 )
 _CAP_CASE = " ".join(f"when '{c}' then {n}" for c, n in DAILY_CAPS.items())
 _OPT_IN_CASE = " ".join(
     f"when '{c}' then coalesce(users.{c}_opt_in, false)" for c in domain.OPT_IN_CHANNELS
 )
+# The local hour of a send (the user's offset from raw.users) against the channel's quiet
+# hours; channels without quiet hours always pass.
+_QUIET_HOURS_CASE = " ".join(
+    f"when '{c}' then extract(hour from counted.send_ts "
+    f"+ to_hours(coalesce(users.tz_offset_hours, 0))) in "
+    f"({', '.join(str(h) for h in domain.hours_outside(window))})"
+    for c, window in domain.QUIET_HOURS.items()
+    if window is not None
+)
+# The gate checks the staged plan: only a plan that passed is published to the senders.
+PLAN_GATED_TABLE = f"{contracts.PLAN_SCHEMA}.{domain.PLAN_STAGING_TABLE}"
 PLAN_FRAME_SQL = f"""
     with plan as (
-        select * from {contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE} where ds = ?::date
+        select * from {PLAN_GATED_TABLE} where ds = ?::date
     ),
     counted as (
         select
@@ -595,7 +694,8 @@ PLAN_FRAME_SQL = f"""
             as is_within_daily_cap,
         counted.channel = '{domain.EMAIL}' or counted.items_in_notification = 1
             as is_item_count_allowed,
-        unsubscribed.user_id is null as is_subscribed
+        unsubscribed.user_id is null as is_subscribed,
+        case counted.channel {_QUIET_HOURS_CASE} else true end as is_outside_quiet_hours
     from counted
     left join {contracts.RAW_SCHEMA}.users as users on counted.user_id = users.user_id
     left join unsubscribed
@@ -645,6 +745,11 @@ def notification_plan_suite(reference: Reference) -> ExpectationSuite:
             "is_item_count_allowed",
             "Push and in-app notifications carry exactly one item; the sender refuses the "
             "whole plan otherwise.",
+        ),
+        _boolean_rule(
+            "is_outside_quiet_hours",
+            f"Quiet hours in the user's local time ({dict(domain.QUIET_HOURS)}): a push at "
+            "night wakes people, and they unsubscribe.",
         ),
     ]
     return ExpectationSuite(name=PLAN_SUITE, expectations=expectations)
@@ -831,8 +936,22 @@ SUITES: dict[str, GatedTable] = {
             user_features_suite,
         ),
         GatedTable(
+            SCORING_CANDIDATES_SUITE,
+            domain.mart_table(domain.SCORING_CANDIDATES),
+            FEATURES,
+            scoring_candidates_suite,
+            frame_sql=_tomorrows_rows(domain.SCORING_CANDIDATES),
+        ),
+        GatedTable(
+            SEND_OPTIONS_SUITE,
+            domain.mart_table(domain.SEND_OPTIONS),
+            FEATURES,
+            send_options_suite,
+            frame_sql=_tomorrows_rows(domain.SEND_OPTIONS),
+        ),
+        GatedTable(
             PLAN_SUITE,
-            f"{contracts.PLAN_SCHEMA}.{contracts.PLAN_TABLE}",
+            PLAN_GATED_TABLE,
             PLAN,
             notification_plan_suite,
             frame_sql=PLAN_FRAME_SQL,

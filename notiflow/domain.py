@@ -35,6 +35,18 @@ QUIET_HOURS: MappingProxyType[str, tuple[int, int] | None] = MappingProxyType(
     {PUSH: (22, 8), EMAIL: None, IN_APP: None}
 )
 
+
+def hours_outside(quiet: tuple[int, int] | None) -> tuple[int, ...]:
+    """The local hours 0..23 outside a quiet window [start, end) (wrapping midnight when
+    start > end; None or start == end: no quiet hours)."""
+    if quiet is None or quiet[0] == quiet[1]:
+        return tuple(range(24))
+    start, end = quiet
+    if start < end:
+        return tuple(h for h in range(24) if not start <= h < end)
+    return tuple(h for h in range(24) if end <= h < start)
+
+
 # Items an email digest carries (push and in-app carry one).
 EMAIL_DIGEST_ITEMS = 5
 
@@ -75,10 +87,15 @@ FAULT_DRILLS: tuple[str, ...] = (
 # The gated layers, in the order data passes them (quality results and reports key on them).
 QUALITY_LAYERS: tuple[str, ...] = ("raw", "features", "plan")
 
+# The faults the planning DAG can plant in its staged plan; the plan gate must stop each.
+PLAN_FAULT_DRILLS: tuple[str, ...] = ("over_cap",)
+
 RAW_SCHEMA = "raw"
 MARTS_SCHEMA = "marts"
 PLAN_SCHEMA = "plans"
 PLAN_TABLE = "notification_plan"
+# Where a new plan waits for its gate; only a plan that passed is copied to PLAN_TABLE.
+PLAN_STAGING_TABLE = "notification_plan_staged"
 RESULTS_SCHEMA = "quality"
 RESULTS_TABLE = "data_quality_results"
 
@@ -87,12 +104,14 @@ RESULTS_TABLE = "data_quality_results"
 ENGAGEMENT_EXAMPLES = "ml_engagement_examples"
 RANKING_EXAMPLES = "ml_ranking_examples"
 SCORING_CANDIDATES = "ml_scoring_candidates"
+SEND_OPTIONS = "ml_send_options"
 USER_FEATURES = "user_features_daily"
 PIN_FEATURES = "pin_features_daily"
 FEATURE_MARTS: tuple[str, ...] = (
     ENGAGEMENT_EXAMPLES,
     RANKING_EXAMPLES,
     SCORING_CANDIDATES,
+    SEND_OPTIONS,
     USER_FEATURES,
     PIN_FEATURES,
 )
@@ -123,4 +142,7 @@ def dbt_vars() -> dict[str, Any]:
         "feature_window_days": FEATURE_WINDOW_DAYS,
         "days_since_cap": DAYS_SINCE_CAP,
         "attribution_window_hours": ATTRIBUTION_WINDOW_HOURS,
+        # the list the ranking model ranks tomorrow's candidates for: an email digest
+        "digest_channel": EMAIL,
+        "digest_list_size": EMAIL_DIGEST_ITEMS,
     }

@@ -44,6 +44,7 @@ class Settings:
     pipeline_root: Path
     metadata_path: Path
     serving_dir: Path
+    planning_dir: Path
     reports_dir: Path
     gx_root: Path
     dbt_target_dir: Path
@@ -62,6 +63,8 @@ class Settings:
     truth_path: Path
     training_days: int
     auc_floor: float
+    plan_budget: int
+    plan_exploration_share: float
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:

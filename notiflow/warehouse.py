@@ -118,25 +118,26 @@ def replace_tables(
     _replace(con, {f"{RAW_SCHEMA}.{table}": frame for table, frame in frames.items()}, ds)
 
 
-def write_plan(con: duckdb.DuckDBPyConnection, plan: Any, ds: str) -> None:
-    """Replace the notification plan of day ``ds`` (columns: :data:`PLAN_COLUMNS`)."""
-    target = f"{PLAN_SCHEMA}.{PLAN_TABLE}"
+def write_plan(con: duckdb.DuckDBPyConnection, plan: Any, ds: str, table: str = PLAN_TABLE) -> None:
+    """Replace the notification plan of day ``ds`` (columns: :data:`PLAN_COLUMNS`) in
+    ``table`` of the plan schema (the published plan, or the staged one)."""
+    target = f"{PLAN_SCHEMA}.{table}"
     check_columns(target, PLAN_COLUMNS, plan, ds)
     con.execute(f"create schema if not exists {PLAN_SCHEMA}")
     con.execute(f"create table if not exists {target} ({PLAN_COLUMNS})")
     _replace(con, {target: plan}, ds)
 
 
-def read_plan(con: duckdb.DuckDBPyConnection, ds: str) -> Any | None:
-    """The plan of day ``ds`` as a pandas frame, or None when there is none."""
+def read_plan(con: duckdb.DuckDBPyConnection, ds: str, table: str = PLAN_TABLE) -> Any | None:
+    """The plan of day ``ds`` in ``table`` as a pandas frame, or None when there is none."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [PLAN_SCHEMA, PLAN_TABLE],
+        [PLAN_SCHEMA, table],
     ).fetchone()[0]
     if not exists:
         return None
     plan = con.execute(
-        f"select * from {PLAN_SCHEMA}.{PLAN_TABLE} where ds = ?::date "
+        f"select * from {PLAN_SCHEMA}.{table} where ds = ?::date "
         "order by notification_id, position",
         [ds],
     ).fetchdf()

@@ -17,6 +17,7 @@ from notiflow.settings import Settings
 DAILY_DAG = "daily_features"
 # The training DAGs the gated features trigger, and the model each pushes.
 TRAINING_DAGS = {"engagement_training": "engagement", "ranking_training": "ranking"}
+PLANNING_DAG = "notification_planning"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +63,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print("==> starting Airflow (api-server, scheduler, dag-processor, triggerer)", flush=True)
     airflow_local.start(settings)
     api = airflow_local.ApiClient(settings)
-    dags = [DAILY_DAG, *TRAINING_DAGS]
+    dags = [DAILY_DAG, *TRAINING_DAGS, PLANNING_DAG]
     api.wait_for_dags(dags)
     # an earlier demo's runs in the same NOTIFLOW_HOME are not this demo's
     seen = {dag: {r["dag_run_id"] for r in api.dag_runs(dag)} for dag in dags}
@@ -79,8 +80,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             training = api.wait_for_run(dag, ignore=seen[dag], timeout_s=args.timeout)
             print(f"    {dag}: {training['state']}", flush=True)
             states.append(training["state"])
+    if states == ["success"] * (1 + len(TRAINING_DAGS)):
+        # Planning follows the candidates Asset; on the demo's first day the models it
+        # needs are trained from that same day, so its first run is started here, once
+        # both are pushed (later days plan on their own).
+        print(f"==> planning {today} with both models ({PLANNING_DAG})", flush=True)
+        api.unpause(PLANNING_DAG)
+        run_id = api.trigger(PLANNING_DAG, dt.datetime.now(dt.UTC).isoformat())
+        planning = api.wait_for_run(PLANNING_DAG, run_id=run_id, timeout_s=args.timeout)
+        print(f"    {PLANNING_DAG}: {planning['state']}", flush=True)
+        states.append(planning["state"])
     print(summary(settings))
-    return 0 if states == ["success"] * (1 + len(TRAINING_DAGS)) else 1
+    return 0 if states == ["success"] * (2 + len(TRAINING_DAGS)) else 1
 
 
 def summary(settings: Settings) -> str:
@@ -112,6 +123,7 @@ def summary(settings: Settings) -> str:
             lines.append(
                 f"{name.capitalize()} model: none pushed under {settings.serving_dir / name}"
             )
+    lines.append(_plan_summary(settings))
     docs = settings.data_docs_dir / "index.html"
     lines.append(f"Data Docs: {docs}" + ("" if docs.exists() else " (not built yet)"))
     if airflow_local.running_pids(settings):
@@ -123,3 +135,22 @@ def summary(settings: Settings) -> str:
             "Stop it with: make demo-stop",
         ]
     return "\n".join(lines)
+
+
+def _plan_summary(settings: Settings) -> str:
+    """The newest plan the planner staged, and whether it was published."""
+    from notiflow.planning.plan import PLAN_SUMMARY_FILE
+
+    plans = sorted(settings.planning_dir.glob(f"*/{PLAN_SUMMARY_FILE}"))
+    if not plans:
+        return f"Plan: none made under {settings.planning_dir}"
+    plan = json.loads(plans[-1].read_text())
+    channels = ", ".join(f"{c} {n:,}" for c, n in plan["sends_by_channel"].items())
+    return (
+        f"Plan for {plan['ds']}: {plan['sends']:,} sends ({channels}); budget "
+        f"{plan['budget']:,} ({plan['budget_status']}, multiplier {plan['multiplier']:.4f}); "
+        f"{plan['exploration_users']:,} users explored; expected opens "
+        f"{plan['expected_opens']:,.0f}; "
+        + (f"published {plan['published_at']}" if plan.get("published_at") else "NOT published")
+        + f" ({plans[-1]})"
+    )

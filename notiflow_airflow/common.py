@@ -23,11 +23,11 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def asset_uri(settings: Settings, name: str) -> str:
+def asset_uri(settings: Settings, name: str, schema: str = domain.MARTS_SCHEMA) -> str:
     """A stable URI for a warehouse table, independent of where NOTIFLOW_HOME is."""
     if settings.warehouse_target == "bigquery":
         return f"bigquery://{settings.bigquery_project}/{settings.bigquery_dataset}/{name}"
-    return f"notiflow://warehouse/{domain.MARTS_SCHEMA}/{name}"
+    return f"notiflow://warehouse/{schema}/{name}"
 
 
 def model_asset_uri(name: str) -> str:

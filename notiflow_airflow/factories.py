@@ -16,7 +16,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, BaseOperator, Param, task
 
 from notiflow import pipelines
-from notiflow.domain import TFX_NOT_PUSHED_EXIT_CODE
+from notiflow.domain import MARTS_SCHEMA, TFX_NOT_PUSHED_EXIT_CODE
 from notiflow.settings import Settings, get_settings
 from notiflow_airflow import tasks
 from notiflow_airflow.common import (
@@ -32,9 +32,10 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 WINDOW_TASK_ID = "training_window"
 
 
-def asset(settings: Settings, name: str) -> Asset:
-    """The Asset of a warehouse table (:mod:`notiflow.domain` names them)."""
-    return Asset(name=name, uri=asset_uri(settings, name))
+def asset(settings: Settings, name: str, schema: str = MARTS_SCHEMA) -> Asset:
+    """The Asset of a warehouse table (:mod:`notiflow.domain` names them): a feature
+    mart unless another ``schema`` is given (the published plan's)."""
+    return Asset(name=name, uri=asset_uri(settings, name, schema))
 
 
 def asset_of_model(name: str) -> Asset:

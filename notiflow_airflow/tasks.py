@@ -119,3 +119,50 @@ def training_window(
     :func:`training_end_ds`)."""
     latest = newest_mart_day(settings, examples_mart)
     return training_end_ds(triggering_asset_events, requested_end_ds, latest)
+
+
+def plan_day(
+    settings: Settings,
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
+    requested_ds: str | None,
+) -> str:
+    """The day a planning run plans: the ``ds`` parameter, else the day after the newest
+    landed day among the candidate Asset events that triggered it (candidates of the
+    run landing D are for D + 1), else the newest day of the candidates mart."""
+    if requested_ds:
+        return requested_ds
+    landed = [
+        event.extra["ds"]
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if (event.extra or {}).get("ds")
+    ]
+    if landed:
+        return (dt.date.fromisoformat(max(landed)) + dt.timedelta(days=1)).isoformat()
+    newest = newest_mart_day(settings, domain.SCORING_CANDIDATES)
+    if newest is None:
+        raise ValueError("nothing to plan: no ds given and the candidates mart is empty")
+    return newest
+
+
+def choose_sends(
+    settings: Settings, ds: str, run_id: str | None = None, fault: str | None = None
+) -> dict[str, Any]:
+    """Stages tomorrow's plan from the scores (see :mod:`notiflow.planning.plan`), with a
+    drill's ``fault`` if given; returns its summary for XCom. A plan that cannot be made
+    fails the task at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from notiflow.planning.plan import PlanningError, make_plan
+
+    try:
+        return make_plan(settings, dt.date.fromisoformat(ds), run_id=run_id, fault=fault).summary
+    except PlanningError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def publish_plan(settings: Settings, ds: str) -> int:
+    """Publishes the staged plan of ``ds`` that passed ``gate_plan``; returns its rows."""
+    from notiflow.planning.plan import publish_plan as publish
+
+    return publish(settings, dt.date.fromisoformat(ds))

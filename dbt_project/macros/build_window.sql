@@ -51,6 +51,27 @@
     {{ column }} between {{ build_start(lookback_days) }} and {{ build_end(lead_days) }}
 {%- endmacro %}
 
+{#- Tomorrow's scoring marts (ml_scoring_candidates, ml_send_options) are built by the
+    run landing day D for ds = D + 1, and only for scoring: they keep the days from the
+    newest landed day + 1 back var candidate_retention_days. These bound the days such a
+    mart builds (older days are neither built nor kept); scoring_retention_hook is its
+    post_hook, which drops the days that fell out of retention. -#}
+{% macro scoring_retained_from() -%}
+    {{ add_days(landed_day_bound('max'), 2 - var('candidate_retention_days')) }}
+{%- endmacro %}
+
+{% macro scoring_first_day() -%}
+    greatest({{ build_start(lookback_days=-1) }}, {{ scoring_retained_from() }})
+{%- endmacro %}
+
+{% macro scoring_last_day() -%}
+    {{ build_end(lead_days=1) }}
+{%- endmacro %}
+
+{% macro scoring_retention_hook() -%}
+    delete from {{ this }} where ds < {{ scoring_retained_from() }}
+{%- endmacro %}
+
 {#- Join predicate: daily row `day` falls in the `days` days that end the day before
     `as_of_day` (the point-in-time cut-off of an as-of snapshot). -#}
 {% macro in_days_before(day, as_of_day, days) -%}

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from notiflow.domain import CHANNELS, DAILY_CAPS, OPT_IN_CHANNELS, QUIET_HOURS
+from notiflow.domain import CHANNELS, DAILY_CAPS, OPT_IN_CHANNELS, QUIET_HOURS, hours_outside
 
 HOURS_PER_DAY = 24
 N_CHANNELS = len(CHANNELS)
@@ -192,19 +192,9 @@ class PolicyConfig:
 
     def allowed_hours(self) -> np.ndarray:
         """channels × 24: the local hours outside each channel's quiet hours."""
-        hours = np.arange(HOURS_PER_DAY)
-        allowed = np.ones((N_CHANNELS, HOURS_PER_DAY), dtype=bool)
+        allowed = np.zeros((N_CHANNELS, HOURS_PER_DAY), dtype=bool)
         for c, channel in enumerate(CHANNELS):
-            window = self.quiet_hours[channel]
-            if window is None or window[0] == window[1]:
-                continue
-            start, end = window
-            quiet = (
-                (hours >= start) & (hours < end)
-                if start < end
-                else (hours >= start) | (hours < end)
-            )
-            allowed[c] = ~quiet
+            allowed[c, list(hours_outside(self.quiet_hours[channel]))] = True
         return allowed
 
 

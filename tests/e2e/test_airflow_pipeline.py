@@ -17,6 +17,7 @@ from expectations.results import latest_results
 from notiflow import registry, warehouse
 from notiflow.cli import seed_history
 from notiflow.pipelines import load_graph as load_pipeline_graph
+from notiflow.planning.plan import PLAN_SUMMARY_FILE, POLICY_NAME, planning_dir
 from notiflow.settings import Settings
 from notiflow_airflow import local as airflow_local
 from notiflow_airflow.common import task_environment
@@ -25,6 +26,7 @@ from tfx_pipelines.ranking import configs as ranking_configs  # plain constants,
 pytestmark = pytest.mark.e2e
 
 DAILY, TRAINING, RANKING = "daily_features", "engagement_training", "ranking_training"
+PLANNING = "notification_planning"
 TRAINING_DAYS = 7
 
 
@@ -47,7 +49,7 @@ def env(tmp_path_factory):
     airflow_local.start(settings)
     try:
         api = airflow_local.ApiClient(settings)
-        api.wait_for_dags([DAILY, TRAINING, RANKING])
+        api.wait_for_dags([DAILY, TRAINING, RANKING, PLANNING])
         api.unpause(TRAINING)
         api.unpause(RANKING)
         api.unpause(DAILY)  # catchup=False: the scheduler creates the run landing yesterday
@@ -130,6 +132,102 @@ def test_the_same_day_trains_and_pushes_a_ranking_model(env):
     assert result["version"] == version and result["metrics"] == record["metrics"]
     assert result["n"] == 5 * ranking_configs.MAX_LIST_SIZE
     assert len(set(result["predictions"])) > 1  # the order is learned, not a constant
+
+
+# --- tomorrow's plan ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planned(env):
+    """The plan for today (the candidates of the run landing yesterday), made once both
+    models are pushed: planning follows the candidates Asset, but on this first day its
+    models are trained from that same day, so the run is started here."""
+    settings, api, today, daily, _ = env
+    assert daily["state"] == "success"
+    for dag in (TRAINING, RANKING):
+        assert api.wait_for_run(dag, timeout_s=1500)["state"] == "success"
+    api.unpause(PLANNING)
+    run_id = api.trigger(PLANNING, f"{today}T00:10:00Z")
+    run = api.wait_for_run(PLANNING, run_id=run_id, timeout_s=900)
+    with warehouse.connect(settings, read_only=True) as con:
+        published = warehouse.read_plan(con, str(today))
+    return run, published
+
+
+def test_tomorrows_plan_is_scored_chosen_gated_and_published(env, planned):
+    settings, api, today, _, _ = env
+    run, published = planned
+    states = _states(api, PLANNING, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}, states
+    assert published is not None and len(published)
+    assert set(published["policy"]) == {POLICY_NAME}
+    assert published["propensity"].between(0, 1, inclusive="right").all()
+    summary = json.loads((planning_dir(settings, today) / PLAN_SUMMARY_FILE).read_text())
+    assert summary["published_at"] and summary["ds"] == str(today)
+    assert summary["sends"] == published["notification_id"].nunique()
+    # the budget is the landed day's volume, met within 1% (or not binding)
+    assert summary["budget_status"] in ("met", "not_binding"), summary
+    if summary["budget_status"] == "met":
+        assert abs(summary["sends"] - summary["budget"]) <= 0.01 * summary["budget"]
+    assert summary["exploration_users"] > 0
+    gate = [r for r in latest_results(settings, ds=str(today)) if r["layer"] == "plan"]
+    assert gate and all(r["success"] for r in gate if r["severity"] == "critical")
+
+
+def test_planted_cap_violation_is_stopped_by_gate_plan_and_nothing_published(env, planned):
+    settings, api, today, _, _ = env
+    before = _downstream_state(settings)["plans.notification_plan"]
+    run_id = api.trigger(
+        PLANNING, f"{today}T00:30:00Z", conf={"ds": str(today), "inject_fault": "over_cap"}
+    )
+    run = api.wait_for_run(PLANNING, run_id=run_id, timeout_s=900)
+    states = _states(api, PLANNING, run_id)
+    assert run["state"] == "failed"
+    assert states["choose_sends"] == "success" and states["gate_plan"] == "failed", states
+    assert states["publish_plan"] == "upstream_failed", states
+    log = json.dumps(
+        api.get(
+            f"/api/v2/dags/{PLANNING}/dagRuns/{run_id}/taskInstances/gate_plan/logs/1"
+            "?full_content=true"
+        )
+    )
+    assert "is_within_daily_cap" in log and "plans.notification_plan_staged" in log
+    assert _downstream_state(settings)["plans.notification_plan"] == before
+
+
+def test_the_next_day_sends_the_plan_and_records_what_it_dropped(env, planned):
+    settings, api, today, _, _ = env
+    _, published = planned
+    # Paused DAGs ignore Asset events: nothing else starts from this day (the fault drills
+    # below compare the state before and after each drill).
+    for dag in (TRAINING, RANKING, PLANNING):
+        api.pause(dag)
+    run_id = api.trigger(DAILY, f"{today}T00:20:00Z")
+    daily = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
+    assert daily["state"] == "success", _states(api, DAILY, run_id)
+    with warehouse.connect(settings, read_only=True) as con:
+        sent = con.execute(
+            "select notification_id, policy_name, propensity from raw.notifications "
+            "where ds = ?::date",
+            [str(today)],
+        ).fetchdf()
+        dropped = con.execute(
+            "select notification_id, reason from raw.notification_plan_drops where ds = ?::date",
+            [str(today)],
+        ).fetchdf()
+    planned_sends = published.drop_duplicates("notification_id").set_index("notification_id")
+    assert set(sent["notification_id"]) | set(dropped["notification_id"]) == set(
+        planned_sends.index
+    )
+    assert not set(sent["notification_id"]) & set(dropped["notification_id"])
+    assert set(sent["policy_name"]) == {POLICY_NAME}
+    assert sent.set_index("notification_id")["propensity"].to_dict() == pytest.approx(
+        planned_sends.loc[sent["notification_id"], "propensity"].to_dict()
+    )
+    # the planner cannot see the randomized holdout: the sender drops those sends
+    assert set(dropped["reason"]) <= {"holdout", "opted_out", "unsubscribed"}
+    assert (dropped["reason"] == "holdout").any()
 
 
 # fault -> (the task that stops it, table, column, rule). Every drill lands today (the

@@ -60,10 +60,17 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags(dagbag):
-    assert set(dagbag["dags"]) == {"daily_features", "engagement_training", "ranking_training"}
+    assert set(dagbag["dags"]) == {
+        "daily_features",
+        "engagement_training",
+        "ranking_training",
+        "notification_planning",
+    }
 
 
-@pytest.mark.parametrize("dag_id", ["daily_features", "engagement_training", "ranking_training"])
+@pytest.mark.parametrize(
+    "dag_id", ["daily_features", "engagement_training", "ranking_training", "notification_planning"]
+)
 def test_house_rules(dagbag, dag_id):
     dag = dagbag["dags"][dag_id]
     assert dag["tags"] and dag["doc_md"] and dag["catchup"] is False
@@ -98,7 +105,7 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     landed_day_only = project_vars({"ds": "{{ ds }}"})
     assert all(task["vars"] == landed_day_only for task in dbt_tasks.values())
     marts = ("ml_engagement_examples", "ml_ranking_examples", "ml_scoring_candidates",
-             "user_features_daily", "pin_features_daily")  # fmt: skip
+             "ml_send_options", "user_features_daily", "pin_features_daily")  # fmt: skip
     upstream_of_gate = _ancestors(tasks, "gate_features")
     for mart in marts:
         assert f"dbt.{mart}.test" in upstream_of_gate
@@ -149,3 +156,23 @@ def test_fault_drills_offered_by_the_dag_are_the_simulators(dagbag):
 
     offered = dagbag["dags"]["daily_features"]["params"]["inject_fault"]["enum"]
     assert tuple(fault for fault in offered if fault is not None) == tuple(simulator.FAULTS)
+
+
+def test_notification_planning_scores_chooses_gates_then_publishes(dagbag):
+    from notiflow import domain
+
+    tasks = dagbag["dags"]["notification_planning"]["tasks"]
+    assert set(tasks) == {
+        "plan_day", "score_candidates", "choose_sends", "gate_plan", "publish_plan",
+    }  # fmt: skip
+    assert tasks["score_candidates"]["upstream"] == ["plan_day"]
+    assert tasks["choose_sends"]["upstream"] == ["plan_day", "score_candidates"]
+    assert tasks["gate_plan"]["upstream"] == ["choose_sends", "plan_day"]
+    assert tasks["publish_plan"]["upstream"] == ["gate_plan", "plan_day"]
+    # only a gated plan is published (the Asset event), and only by publish_plan
+    assert tasks["publish_plan"]["outlets"] == [domain.PLAN_TABLE]
+    assert all(not task["outlets"] for t, task in tasks.items() if t != "publish_plan")
+    for task_id, task in tasks.items():
+        assert task["pool"] == "warehouse", task_id
+    offered = dagbag["dags"]["notification_planning"]["params"]["inject_fault"]["enum"]
+    assert tuple(f for f in offered if f is not None) == domain.PLAN_FAULT_DRILLS

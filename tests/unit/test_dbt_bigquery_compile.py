@@ -13,7 +13,7 @@ pytestmark = pytest.mark.bigquery_compile
 MODELS = {
     "staging": 7,
     "intermediate": 8,
-    "marts": 5,
+    "marts": 6,
 }
 
 
@@ -77,7 +77,7 @@ def test_incremental_models_are_partitioned_by_day_and_clustered_on_bigquery(com
         if node["resource_type"] == "model"
     }
     incremental = {n: c for n, c in models.items() if c["materialized"] == "incremental"}
-    assert len(incremental) == 12
+    assert len(incremental) == 13
     for name, config in incremental.items():
         assert config["incremental_strategy"] == "insert_overwrite", name
         assert config["partition_by"] == {"field": "ds", "data_type": "date"}, name

@@ -6,10 +6,12 @@ import shutil
 import pandas as pd
 import pytest
 
-from notiflow import simulator, warehouse
+from notiflow import domain, simulator, warehouse
 from notiflow.dbt import run_dbt
 from notiflow.settings import Settings
 from tests.conftest import START
+from tfx_pipelines.engagement import features as engagement_features
+from tfx_pipelines.ranking import features as ranking_features
 
 DAYS = 6
 LAST_DAY = START + dt.timedelta(days=DAYS - 1)
@@ -21,14 +23,16 @@ NOT_FEATURES = {
     "featured_pin_id", "opened_24h", "clicked_24h", "is_label_mature",
 }  # fmt: skip
 LABELS = ["opened_24h", "clicked_24h", "is_label_mature"]
+WORLD = {"NOTIFLOW_SIM_USERS": "400", "NOTIFLOW_SIM_PINS": "80"}
+# The engagement features the scorer sets per candidate send hour: not in ml_send_options.
+SEND_TIME_FEATURES = {"local_send_hour", "day_of_week"}
+OPTION_KEYS = ["ds", "user_id", "channel", "pin_id"]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Settings:
     home = tmp_path_factory.mktemp("dbt_home")
-    settings = Settings.load(
-        {"NOTIFLOW_HOME": str(home), "NOTIFLOW_SIM_USERS": "400", "NOTIFLOW_SIM_PINS": "80"}
-    )
+    settings = Settings.load({"NOTIFLOW_HOME": str(home), **WORLD})
     simulator.simulate(settings, START, DAYS)
     run_dbt(settings, ["build", "--quiet"])
     return settings
@@ -125,6 +129,113 @@ def test_scoring_candidates_are_for_tomorrow_and_skip_recent_pins(built):
     assert eligible.any(axis=1).all()
 
 
+def _types(settings: Settings, table: str) -> dict[str, str]:
+    frame = _query(
+        settings,
+        f"""select column_name, data_type from information_schema.columns
+            where table_schema = 'marts' and table_name = '{table}'""",
+    )
+    return dict(zip(frame.column_name, frame.data_type, strict=True))
+
+
+def test_scoring_candidates_carry_the_ranking_features_named_and_typed_as_in_training(built):
+    candidates = _table(built, "marts.ml_scoring_candidates", f"ds = '{NEXT_DAY}'")
+    features = list(ranking_features.FEATURE_KEYS)
+    served, trained = _types(built, "ml_scoring_candidates"), _types(built, "ml_ranking_examples")
+    assert {k: served.get(k) for k in features} == {k: trained[k] for k in features}
+    assert candidates[features].notna().all().all(), "features must never be null"
+    # the list context: the email digest every ranking example comes from
+    ranking = _table(built, "marts.ml_ranking_examples")
+    assert set(ranking.channel) == {domain.EMAIL}
+    assert ranking.list_size.max() == domain.EMAIL_DIGEST_ITEMS
+    assert (candidates.channel == domain.EMAIL).all()
+    assert (candidates.list_size == domain.EMAIL_DIGEST_ITEMS).all()
+    assert candidates.pin_click_rate_28d.between(0, 1).all()
+    assert (candidates.user_topic_affinity_28d > 0).mean() > 0.5
+
+
+def test_send_options_are_every_eligible_channel_of_every_candidate(built):
+    candidates = _table(built, "marts.ml_scoring_candidates")
+    options = _table(built, "marts.ml_send_options")
+    expected = pd.concat(
+        candidates.loc[candidates[f"is_{channel}_eligible"], ["ds", "user_id", "pin_id"]].assign(
+            channel=channel
+        )
+        for channel in domain.CHANNELS
+    )
+    assert len(options) == len(expected) > 0
+    assert not options.duplicated(OPTION_KEYS).any()
+    pd.testing.assert_frame_equal(
+        options[OPTION_KEYS].sort_values(OPTION_KEYS).reset_index(drop=True),
+        expected[OPTION_KEYS].sort_values(OPTION_KEYS).reset_index(drop=True),
+    )
+    assert pd.Timestamp(NEXT_DAY) in set(options.ds)
+    features = [k for k in engagement_features.FEATURE_KEYS if k not in SEND_TIME_FEATURES]
+    assert not SEND_TIME_FEATURES & set(options.columns)
+    served, trained = _types(built, "ml_send_options"), _types(built, "ml_engagement_examples")
+    # every feature column (the model's and the examples' others), named and typed as in training
+    assert {c: t for c, t in served.items() if c not in OPTION_KEYS} == {
+        c: trained[c] for c in served if c not in OPTION_KEYS
+    }
+    assert set(features) <= set(served)
+    assert options.drop(columns=OPTION_KEYS).notna().all().all(), "features must never be null"
+    tomorrow = options[options.ds == pd.Timestamp(NEXT_DAY)]
+    assert (tomorrow.user_sends_28d > 0).mean() > 0.5
+    assert (tomorrow.user_topic_affinity_28d > 0).mean() > 0.5
+
+
+def _landed_next_day(built: Settings, tmp_path) -> Settings:
+    """A copy of the built world in which NEXT_DAY landed and its daily run ran."""
+    settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path / "home"), **WORLD})
+    shutil.copytree(built.home, settings.home)
+    simulator.simulate(settings, NEXT_DAY, 1)
+    run_dbt(settings, ["run", "--quiet", "--vars", f"{{ds: '{NEXT_DAY}'}}"])
+    return settings
+
+
+def _assert_same_features(joined: pd.DataFrame, features: list[str]) -> None:
+    for feature in features:
+        # float sums may differ in the last bits with the order DuckDB adds them in
+        pd.testing.assert_series_equal(
+            joined[f"{feature}_trained"],
+            joined[f"{feature}_served"],
+            check_names=False,
+            check_exact=False,
+            rtol=1e-12,
+            obj=feature,
+        )
+
+
+@pytest.mark.pit
+def test_tomorrows_candidates_and_send_options_have_the_features_training_will_see(built, tmp_path):
+    """Train/serve: the run landing D builds tomorrow's (D + 1) candidates and send options,
+    which scoring reads. Once D + 1 has landed, a digest item of a candidate pin and a send
+    featuring an option's pin on its channel become training examples, whose features
+    (same macros, same cut-off: the end of D) are exactly the ones scoring used."""
+    day = f"ds = '{NEXT_DAY}'"
+    candidates = _table(built, "marts.ml_scoring_candidates", day)
+    options = _table(built, "marts.ml_send_options", day)
+    landed = _landed_next_day(built, tmp_path)
+    items = _table(landed, "marts.ml_ranking_examples", day)
+    sends = _table(landed, "marts.ml_engagement_examples", day)
+
+    keys = ["ds", "user_id", "pin_id"]
+    ranked = candidates.merge(items, on=keys, suffixes=("_served", "_trained"))
+    assert len(ranked) >= 20, len(ranked)
+    features = list(ranking_features.FEATURE_KEYS)
+    _assert_same_features(ranked, features)
+
+    scored = options.merge(
+        sends.rename(columns={"featured_pin_id": "pin_id"}),
+        on=OPTION_KEYS,
+        suffixes=("_served", "_trained"),
+    )
+    assert len(scored) >= 20 and scored.channel.nunique() == len(domain.CHANNELS), scored.channel
+    features = [c for c in options.columns if c not in OPTION_KEYS]  # channel: joined on
+    assert {*features, "channel"} >= set(engagement_features.FEATURE_KEYS) - SEND_TIME_FEATURES
+    _assert_same_features(scored, features)
+
+
 def _copy_of(built: Settings, tmp_path) -> Settings:
     settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path)})
     settings.warehouse_path.parent.mkdir(parents=True)
@@ -157,12 +268,14 @@ def _extra_saves(day: dt.date) -> str:
 SNAPSHOTS = (
     "marts.user_features_daily", "marts.pin_features_daily", "intermediate.int_user_topic_affinity",
 )  # fmt: skip
+SCORING_MARTS = ("marts.ml_scoring_candidates", "marts.ml_send_options")
 
 
 @pytest.mark.pit
 def test_events_after_the_cut_off_leave_every_feature_of_the_day_unchanged(built, tmp_path):
     """Opens, clicks and saves during day D (after the cut-off, the end of D-1) change no
-    feature of any row for day D or earlier: snapshots, examples and ranking items."""
+    feature of any row for day D or earlier: snapshots, examples, ranking items, candidates
+    and send options."""
     settings = _copy_of(built, tmp_path)
     day = f"ds <= '{LAST_DAY}'"
     before = {t: _table(built, t, day) for t in SNAPSHOTS}
@@ -170,6 +283,7 @@ def test_events_after_the_cut_off_leave_every_feature_of_the_day_unchanged(built
     ranking_before = _table(built, "marts.ml_ranking_examples", day).drop(
         columns=["clicked_24h", "is_label_mature"]
     )
+    scoring_before = {t: _table(built, t, day) for t in SCORING_MARTS}
     tomorrow_before = _table(built, "marts.user_features_daily", f"ds = '{NEXT_DAY}'")
 
     _rebuild_after(
@@ -178,7 +292,7 @@ def test_events_after_the_cut_off_leave_every_feature_of_the_day_unchanged(built
         _extra_saves(LAST_DAY),
     )
 
-    for table, frame in before.items():
+    for table, frame in {**before, **scoring_before}.items():
         pd.testing.assert_frame_equal(frame, _table(settings, table, day), obj=table)
     pd.testing.assert_frame_equal(
         examples_before,

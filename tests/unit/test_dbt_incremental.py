@@ -76,10 +76,15 @@ def test_day_by_day_incremental_runs_equal_a_full_build(full_build, day_by_day):
     _assert_same(full_build, _tables(day_by_day))
 
 
-def test_only_the_newest_candidate_days_are_kept(full_build):
+@pytest.mark.parametrize("mart", ["ml_scoring_candidates", "ml_send_options"])
+def test_only_the_newest_candidate_days_are_kept(full_build, day_by_day, mart):
     newest_landed = DAYS[-1]
-    kept = sorted(full_build["marts.ml_scoring_candidates"]["ds"].dt.date.unique())
+    kept = sorted(full_build[f"marts.{mart}"]["ds"].dt.date.unique())
     assert kept == [newest_landed, newest_landed + dt.timedelta(days=1)]
+    # the daily runs built tomorrow's rows each day and dropped the days out of retention
+    pd.testing.assert_frame_equal(
+        full_build[f"marts.{mart}"], _tables(day_by_day)[f"marts.{mart}"], rtol=1e-12, obj=mart
+    )
 
 
 def test_rerunning_a_past_day_changes_nothing(full_build, day_by_day):

@@ -11,10 +11,18 @@ import pytest
 
 from expectations.gates import DataQualityError, MissingTableError, run_gate, run_layer
 from expectations.results import latest_results
-from expectations.suites import ENGAGEMENT_EXAMPLES_COLUMNS, RANKING_EXAMPLES_COLUMNS
+from expectations.suites import (
+    ENGAGEMENT_EXAMPLES_COLUMNS,
+    RANKING_EXAMPLES_COLUMNS,
+    SCORING_CANDIDATES_COLUMNS,
+    SEND_OPTION_FEATURES,
+    SEND_OPTIONS_COLUMNS,
+)
 from notiflow import domain, warehouse
 from notiflow.settings import Settings
 from tests.conftest import START
+from tfx_pipelines.engagement import features as engagement_features
+from tfx_pipelines.ranking import features as ranking_features
 
 DAYS = 8
 LAST_DAY = START + dt.timedelta(days=DAYS - 1)
@@ -87,6 +95,36 @@ def _user_features(day: dt.date) -> pd.DataFrame:
     )
 
 
+def _candidates(day: dt.date, g: np.random.Generator) -> pd.DataFrame:
+    """Candidates for ``day`` (built by the run landing the day before): 30 users x 5 pins."""
+    n = 150
+    frame = pd.DataFrame(
+        {
+            "ds": pd.Timestamp(day),
+            "user_id": [f"u{i // 5:04d}" for i in range(n)],
+            "pin_id": [f"p{i % 5}" for i in range(n)],
+            "candidate_rank": [i % 5 + 1 for i in range(n)],
+            "candidate_score": g.uniform(0, 3, n),
+            "channel": domain.EMAIL,
+            "list_size": domain.EMAIL_DIGEST_ITEMS,
+            **{c: 0 for c in ranking_features.FEATURE_KEYS if c not in ("channel", "list_size")},
+        }
+    )
+    assert set(SCORING_CANDIDATES_COLUMNS) <= set(frame.columns)
+    return frame
+
+
+def _send_options(day: dt.date, g: np.random.Generator) -> pd.DataFrame:
+    """Send options for ``day``: every candidate on every channel."""
+    candidates = _candidates(day, g)[["ds", "user_id", "pin_id"]]
+    frame = candidates.merge(pd.DataFrame({"channel": list(domain.CHANNELS)}), how="cross")
+    for column in SEND_OPTION_FEATURES:
+        if column != "channel":
+            frame[column] = g.uniform(0, 1, len(frame))
+    assert set(SEND_OPTIONS_COLUMNS) <= set(frame.columns)
+    return frame
+
+
 def _replace(settings: Settings, table: str, frame: pd.DataFrame, day: dt.date) -> None:
     with warehouse.connect(settings) as con:
         con.execute("create schema if not exists marts")
@@ -105,6 +143,10 @@ def marts(settings) -> Settings:
         _replace(settings, "ml_engagement_examples", _examples(day, g), day)
         _replace(settings, "ml_ranking_examples", _ranking(day, g), day)
         _replace(settings, "user_features_daily", _user_features(day), day)
+        # the run landing `day` builds the scoring marts for the day after
+        tomorrow = day + dt.timedelta(days=1)
+        _replace(settings, "ml_scoring_candidates", _candidates(tomorrow, g), tomorrow)
+        _replace(settings, "ml_send_options", _send_options(tomorrow, g), tomorrow)
     return settings
 
 
@@ -124,6 +166,8 @@ def test_clean_day_passes_the_features_layer_within_its_trailing_bounds(marts):
         "marts.ml_engagement_examples",
         "marts.ml_ranking_examples",
         "marts.user_features_daily",
+        "marts.ml_scoring_candidates",
+        "marts.ml_send_options",
     }
     assert all(o.success for o in outcomes if o.severity == "critical")
     bounds = _distribution(outcomes, "opened_24h")
@@ -191,9 +235,11 @@ def test_features_layer_names_out_of_range_features_and_missing_marts(settings):
         ("ml_engagement_examples.notification_id", "expect_column_values_to_be_unique"),
         ("ml_ranking_examples", "expect_table_to_exist"),
         ("user_features_daily", "expect_table_to_exist"),
+        ("ml_scoring_candidates", "expect_table_to_exist"),
+        ("ml_send_options", "expect_table_to_exist"),
     ):
         assert f"marts.{where} (ds={START}): {rule} failed" in message
-    assert message.count("[critical]") == 5, message
+    assert message.count("[critical]") == 7, message
 
 
 def test_out_of_range_ranking_features_fail_the_gate_by_name(marts):
@@ -229,3 +275,64 @@ def test_duplicate_ranking_items_fail_on_the_compound_key(marts):
         f"[critical] marts.ml_ranking_examples.(notification_id, item_position) (ds={LAST_DAY}): "
         "expect_compound_columns_to_be_unique failed" in str(failure.value)
     )
+
+
+def test_scoring_marts_gates_read_every_feature_its_model_scores_with():
+    """The gated columns are the models' features (the gates may not import tfx_pipelines),
+    but the engagement model's send hour and day of week, which the scorer sets."""
+    assert set(SCORING_CANDIDATES_COLUMNS) >= set(ranking_features.FEATURE_KEYS)
+    assert set(SEND_OPTION_FEATURES) == set(engagement_features.FEATURE_KEYS) - {
+        "local_send_hour",
+        "day_of_week",
+    }
+
+
+def test_the_scoring_marts_are_gated_on_tomorrows_rows(marts):
+    """The run landing ds builds the candidates and send options for ds + 1: the gate of ds
+    checks those, not the rows of ds (which yesterday's gate checked)."""
+    g = np.random.default_rng(8)
+    broken = _send_options(LAST_DAY, g)
+    broken.loc[1, ["user_id", "channel", "pin_id"]] = broken.loc[
+        0, ["user_id", "channel", "pin_id"]
+    ]
+    _replace(marts, "ml_send_options", broken, LAST_DAY)
+    outcomes = run_gate(marts, "ml_send_options", LAST_DAY.isoformat())  # no raise
+    assert outcomes and all(o.success for o in outcomes)
+
+    tomorrow = LAST_DAY + dt.timedelta(days=1)
+    broken = _send_options(tomorrow, g)
+    broken.loc[1, ["user_id", "channel", "pin_id"]] = broken.loc[
+        0, ["user_id", "channel", "pin_id"]
+    ]
+    broken.loc[2, "channel"] = "sms"
+    broken.loc[3, "pin_id"] = None
+    _replace(marts, "ml_send_options", broken, tomorrow)
+    candidates = _candidates(tomorrow, g).drop(columns=["has_seen_pin_before"])
+    candidates.loc[1, "pin_id"] = candidates.loc[0, "pin_id"]
+    candidates.loc[2, "user_id"] = None
+    with warehouse.connect(marts) as con:
+        con.execute("drop table marts.ml_scoring_candidates")
+    _replace(marts, "ml_scoring_candidates", candidates, tomorrow)
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(marts, "features", LAST_DAY.isoformat())
+    message = str(failure.value)
+    for where, rule in (
+        ("ml_send_options.(user_id, channel, pin_id)", "expect_compound_columns_to_be_unique"),
+        ("ml_send_options.channel", "expect_column_values_to_be_in_set"),
+        ("ml_send_options.pin_id", "expect_column_values_to_not_be_null"),
+        ("ml_scoring_candidates.(user_id, pin_id)", "expect_compound_columns_to_be_unique"),
+        ("ml_scoring_candidates.user_id", "expect_column_values_to_not_be_null"),
+        ("ml_scoring_candidates", "expect_table_columns_to_match_set"),
+    ):
+        assert f"[critical] marts.{where} (ds={LAST_DAY}): {rule} failed" in message
+    assert message.count("[critical]") == 6, message
+
+
+def test_a_day_without_scoring_rows_passes_the_scoring_gates(marts):
+    """A re-run of a day older than the candidates' retention builds no scoring rows."""
+    with warehouse.connect(marts) as con:
+        for table in ("ml_scoring_candidates", "ml_send_options"):
+            con.execute(f"delete from marts.{table} where ds = ?::date", [LAST_DAY.isoformat()])
+    for suite in ("ml_scoring_candidates", "ml_send_options"):
+        outcomes = run_gate(marts, suite, (LAST_DAY - dt.timedelta(days=1)).isoformat())
+        assert outcomes and all(o.success for o in outcomes)

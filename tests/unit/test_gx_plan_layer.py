@@ -1,4 +1,4 @@
-"""The plan layer's GX suite: contract, caps and opt-outs of the notification plan."""
+"""The plan layer's GX suite on the staged plan: contract, caps, quiet hours and opt-outs."""
 
 import datetime as dt
 
@@ -8,12 +8,16 @@ import pytest
 from expectations.gates import DataQualityError, MissingTableError, run_layer
 from expectations.results import latest_results
 from expectations.suites import DAILY_CAPS
-from notiflow import simulator, warehouse
+from notiflow import domain, simulator, warehouse
+from notiflow.planning.send_time import send_seconds
 from notiflow.settings import Settings
 from tests.conftest import START
 from tests.unit.simulator_helpers import query
 
 PLAN_DAY = START + dt.timedelta(days=1)
+STAGED = f"plans.{domain.PLAN_STAGING_TABLE}"
+# Each user's offset from UTC (raw.users), so that a row's send is at the local hour meant.
+_TZ: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,8 @@ def world(tmp_path_factory) -> Settings:
         }
     )
     simulator.simulate(settings, START, 1)
+    users, _ = _users(settings)
+    _TZ.update(zip(users.user_id, users.tz_offset_hours.fillna(0).astype(int), strict=True))
     return settings
 
 
@@ -36,13 +42,19 @@ def _users(settings: Settings) -> pd.DataFrame:
     return users, list(pins.pin_id)
 
 
-def _row(user_id: str, channel: str, n: int, position: int, pin_id: str) -> dict:
+def _row(
+    user_id: str, channel: str, n: int, position: int, pin_id: str, local_hour: int | None = None
+) -> dict:
+    """Item ``position`` of the user's ``n``-th send on the channel, at local hour 12 + n
+    (or ``local_hour``) of the plan day."""
+    hour = 12 + n if local_hour is None else local_hour
+    seconds = int(send_seconds(hour, _TZ.get(user_id, 0), 0))
     return {
         "ds": pd.Timestamp(PLAN_DAY),
         "notification_id": f"{PLAN_DAY:%Y%m%d}-{user_id}-{channel}-{n}",
         "user_id": user_id,
         "channel": channel,
-        "send_ts": pd.Timestamp(PLAN_DAY) + pd.Timedelta(hours=9 + n),
+        "send_ts": pd.Timestamp(PLAN_DAY) + pd.Timedelta(seconds=seconds),
         "position": position,
         "pin_id": pin_id,
         "policy": "test_policy",
@@ -87,13 +99,15 @@ def _valid_plan(settings: Settings) -> list[dict]:
 
 def _write(settings: Settings, rows: list[dict]) -> None:
     with warehouse.connect(settings) as con:
-        warehouse.write_plan(con, pd.DataFrame(rows), PLAN_DAY.isoformat())
+        warehouse.write_plan(
+            con, pd.DataFrame(rows), PLAN_DAY.isoformat(), table=domain.PLAN_STAGING_TABLE
+        )
 
 
 def test_no_plan_table_is_a_clear_error(world):
     with pytest.raises(MissingTableError) as failure:
         run_layer(world, "plan", PLAN_DAY.isoformat())
-    assert "plans.notification_plan does not exist" in str(failure.value)
+    assert f"{STAGED} does not exist" in str(failure.value)
     # recorded too, so the reports show it
     (row,) = latest_results(world, ds=PLAN_DAY.isoformat(), layer="plan")
     assert row["expectation"] == "expect_table_to_exist" and row["success"] is False
@@ -121,7 +135,7 @@ def test_plan_breaking_a_cap_and_an_opt_out_fails_naming_both(world):
         run_layer(world, "plan", PLAN_DAY.isoformat())
     message = str(failure.value)
     assert message.count("[critical]") == 2, message
-    where = f"plans.notification_plan.%s (ds={PLAN_DAY}): expect_column_values_to_be_in_set failed"
+    where = f"{STAGED}.%s (ds={PLAN_DAY}): expect_column_values_to_be_in_set failed"
     assert where % "is_within_daily_cap" in message
     assert where % "is_opted_in" in message
     assert f"'unexpected_count': {DAILY_CAPS['push'] + 1}" in message  # all the user's pushes
@@ -137,12 +151,11 @@ def test_plan_out_of_contract_values_fail(world):
         run_layer(world, "plan", PLAN_DAY.isoformat())
     message = str(failure.value)
     for rule in (
-        "notification_plan.propensity (ds=%s): expect_column_values_to_be_between",
-        "notification_plan.send_ts (ds=%s): expect_column_values_to_be_between",
-        "notification_plan.(notification_id, position) (ds=%s): "
-        "expect_compound_columns_to_be_unique",
+        f"{STAGED}.propensity (ds=%s): expect_column_values_to_be_between",
+        f"{STAGED}.send_ts (ds=%s): expect_column_values_to_be_between",
+        f"{STAGED}.(notification_id, position) (ds=%s): expect_compound_columns_to_be_unique",
         # the duplicated row makes it an in-app notification with two items
-        "notification_plan.is_item_count_allowed (ds=%s): expect_column_values_to_be_in_set",
+        f"{STAGED}.is_item_count_allowed (ds=%s): expect_column_values_to_be_in_set",
     ):
         assert rule % PLAN_DAY in message
     assert message.count("[critical]") == 4, message
@@ -170,8 +183,32 @@ def test_plan_to_a_user_who_unsubscribed_from_the_channel_fails(world):
         run_layer(world, "plan", PLAN_DAY.isoformat())
     message = str(failure.value)
     assert (
-        f"[critical] plans.notification_plan.is_subscribed (ds={PLAN_DAY}): "
+        f"[critical] {STAGED}.is_subscribed (ds={PLAN_DAY}): "
         "expect_column_values_to_be_in_set failed" in message
     )
     # they were sent on the channel, so opted in; one send is within any cap
+    assert message.count("[critical]") == 1, message
+
+
+def test_push_in_the_users_quiet_hours_fails_and_email_does_not(world):
+    rows = _valid_plan(world)
+    pusher = next(r["user_id"] for r in rows if r["channel"] == domain.PUSH)
+    emailer = next(r["user_id"] for r in rows if r["channel"] == domain.EMAIL)
+    night = domain.QUIET_HOURS[domain.PUSH][0]  # the first quiet hour, local time
+    rows = [r for r in rows if (r["user_id"], r["channel"]) not in {(pusher, domain.PUSH)}]
+    rows = [r for r in rows if (r["user_id"], r["channel"]) not in {(emailer, domain.EMAIL)}]
+    _, pins = _users(world)
+    rows += [
+        _row(pusher, domain.PUSH, 0, 1, pins[0], local_hour=night),
+        _row(emailer, domain.EMAIL, 0, 1, pins[1], local_hour=night),
+    ]
+    _write(world, rows)
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    message = str(failure.value)
+    assert (
+        f"[critical] {STAGED}.is_outside_quiet_hours (ds={PLAN_DAY}): "
+        "expect_column_values_to_be_in_set failed" in message
+    )
+    assert "'unexpected_count': 1" in message  # the push only: email has no quiet hours
     assert message.count("[critical]") == 1, message

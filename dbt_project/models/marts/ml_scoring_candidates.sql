@@ -3,14 +3,16 @@
 -- their top-N pins: the most popular pins of the user's top topics by 28-day affinity
 -- (users without affinity get the most popular pins overall), minus pins recently sent
 -- to the user or saved by them. Ranked by (affinity + prior) x ln(2 + popularity).
+-- Each candidate carries the ranking model's features, computed by the macros that
+-- compute them for its training examples (macros/features.sql), as of the end of
+-- ds - 1; the list context is that of an email digest (domain vars digest_channel,
+-- digest_list_size): the ranking model ranks pins for a digest.
 -- Candidates feed scoring only: the table keeps the days from the newest landed day + 1
 -- back var candidate_retention_days (older days are neither built nor kept).
 {%- set exclusion_days = var('candidate_exclusion_days') %}
-{%- set retained_from = add_days(landed_day_bound('max'), 2 - var('candidate_retention_days')) %}
-{%- set first_day = 'greatest(' ~ build_start(lookback_days=-1) ~ ', ' ~ retained_from ~ ')' %}
-{%- set last_day = build_end(lead_days=1) %}
-{{ config(post_hook="delete from {{ this }} where ds < "
-    ~ "{{ add_days(landed_day_bound('max'), 2 - var('candidate_retention_days')) }}") }}
+{%- set first_day = scoring_first_day() %}
+{%- set last_day = scoring_last_day() %}
+{{ config(post_hook="{{ scoring_retention_hook() }}") }}
 with
 
 user_features as (
@@ -142,7 +144,32 @@ ranked as (
             partition by user_id, ds order by candidate_score desc, pin_id
         ) as candidate_rank
     from scored
+),
+
+top_candidates as (
+    select * from ranked
+    where candidate_rank <= {{ var('candidates_per_user') }}
+),
+
+-- the ranking features of each candidate, as its training examples have them
+with_features as (
+    select
+        top_candidates.ds,
+        top_candidates.user_id,
+        top_candidates.pin_id,
+        top_candidates.candidate_score,
+        top_candidates.is_push_eligible,
+        top_candidates.is_email_eligible,
+        top_candidates.is_in_app_eligible,
+        top_candidates.candidate_rank,
+
+        -- the list the ranking model ranks the candidates for: an email digest
+        '{{ domain_var('digest_channel') }}' as channel,
+        cast({{ domain_var('digest_list_size') }} as bigint) as list_size,
+
+        {{ ranking_feature_columns() }}
+    from top_candidates
+    {{ ranking_feature_joins('top_candidates', first_day, last_day) }}
 )
 
-select * from ranked
-where candidate_rank <= {{ var('candidates_per_user') }}
+select * from with_features

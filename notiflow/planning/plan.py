@@ -1,0 +1,333 @@
+"""Tomorrow's notification plan, from the scores of the day's candidates.
+
+The planning DAG's ``choose_sends`` task: it reads what ``tfx_pipelines.scoring`` wrote
+for plan day ``ds`` (each user's pins ranked by the ranking model; P(open) of the best
+pin on each channel at each sendable local hour, by the engagement model), adds a
+P(unsubscribe) per send and who may receive what, lets the volume policy
+(:mod:`notiflow.planning.policy`) choose the sends, and lays them out as rows of the
+plan contract (:data:`notiflow.contracts.PLAN_COLUMNS`): one row per item, an email
+digest carrying the user's best ``EMAIL_DIGEST_ITEMS`` pins in rank order, a push or
+in-app its best pin.
+
+**P(unsubscribe)** is a calibrated rate, not a model: per channel and number of sends
+on the channel in the 7 days before (the fatigue the world punishes), the share of
+the last ``UNSUBSCRIBE_WINDOW_DAYS`` days' sends that were followed by an unsubscribe,
+shrunk toward the channel's rate. Unsubscribes are rare (a few per ten thousand
+sends), so a learned model would have a few hundred positives a month to learn from;
+a rate by the one driver the platform can act on is what it can estimate.
+
+The plan goes to the staging table (:data:`notiflow.domain.PLAN_STAGING_TABLE`) only:
+``gate_plan`` checks it there, and ``publish_plan`` copies a plan that passed to
+``plans.notification_plan``, where the senders read it. The randomized holdout is the
+experiment's and stays blind to the planner: a planned send to a held-out user is
+dropped by the sender and recorded (``raw.notification_plan_drops``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from notiflow import domain, warehouse
+from notiflow.contracts import PLAN_COLUMNS, check_columns
+from notiflow.planning.policy import Audience, Options, PolicyConfig, VolumePlan, plan_volume
+from notiflow.planning.send_time import send_seconds
+from notiflow.settings import Settings
+
+POLICY_NAME = "notiflow_volume_policy"
+RANKED_PINS_FILE, SEND_OPTIONS_FILE = "ranked_pins.parquet", "send_options.parquet"
+PLAN_SUMMARY_FILE = "plan.json"
+UNSUBSCRIBE_WINDOW_DAYS = 28
+# Sends on the channel in the 7 days before: counts above this share one rate.
+FATIGUE_BUCKET_CAP = 14
+# Prior strength (in sends) of the shrinkage toward the channel's rate.
+UNSUBSCRIBE_PRIOR_SENDS = 2000.0
+
+
+class PlanningError(RuntimeError):
+    """Tomorrow's plan cannot be made from what is there (named in the message)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DayPlan:
+    """The plan rows of one day and what the policy decided."""
+
+    ds: dt.date
+    rows: pd.DataFrame  # PLAN_COLUMNS
+    volume: VolumePlan
+    summary: dict[str, Any]
+
+
+def planning_dir(settings: Settings, ds: dt.date) -> Path:
+    return settings.planning_dir / ds.isoformat()
+
+
+def scores_dir(settings: Settings, ds: dt.date) -> Path:
+    """Where ``tfx_pipelines.scoring`` writes the scores of plan day ``ds``."""
+    return planning_dir(settings, ds) / "scores"
+
+
+def read_scores(settings: Settings, ds: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ranked pins, send options) of plan day ``ds``."""
+    folder = scores_dir(settings, ds)
+    files = [folder / RANKED_PINS_FILE, folder / SEND_OPTIONS_FILE]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise PlanningError(f"no scores for {ds}: missing {missing} (did score_candidates run?)")
+    import duckdb  # parquet without pyarrow
+
+    con = duckdb.connect()
+    try:
+        ranked, options = (
+            con.execute("select * from read_parquet(?)", [str(f)]).fetchdf() for f in files
+        )
+        return ranked, options
+    finally:
+        con.close()
+
+
+def unsubscribe_rates(con, ds: dt.date) -> pd.DataFrame:
+    """P(unsubscribe) per channel and sends on it in the 7 days before (bucketed), from
+    the sends of the ``UNSUBSCRIBE_WINDOW_DAYS`` days before ``ds``."""
+    examples = domain.mart_table(domain.ENGAGEMENT_EXAMPLES)
+    return con.execute(
+        f"""
+        with sends as (
+            select
+                e.channel,
+                least(e.channel_sends_7d, {FATIGUE_BUCKET_CAP}) as sends_7d,
+                exists (
+                    select 1 from {domain.RAW_SCHEMA}.notification_events as ev
+                    where ev.notification_id = e.notification_id
+                      and ev.event_type = 'unsubscribe'
+                ) as unsubscribed
+            from {examples} as e
+            where e.ds >= ?::date - {UNSUBSCRIBE_WINDOW_DAYS} and e.ds < ?::date
+        ),
+        by_channel as (
+            select channel, avg(unsubscribed::double) as channel_rate from sends group by 1
+        )
+        select
+            s.channel,
+            s.sends_7d,
+            (sum(s.unsubscribed::double) + {UNSUBSCRIBE_PRIOR_SENDS} * any_value(c.channel_rate))
+                / (count(*) + {UNSUBSCRIBE_PRIOR_SENDS}) as p_unsubscribe
+        from sends as s inner join by_channel as c using (channel)
+        group by 1, 2
+        """,
+        [ds, ds],
+    ).fetchdf()
+
+
+def read_audience(con, ds: dt.date) -> pd.DataFrame:
+    """Per user of the snapshot of ``ds``: tz, opt-ins, unsubscribes, sends in 7 days."""
+    flags = ", ".join(
+        [f"is_{c}_opted_in" for c in domain.OPT_IN_CHANNELS]
+        + [f"is_{c}_unsubscribed" for c in domain.CHANNELS]
+        + [f"{c}_sends_7d" for c in domain.CHANNELS]
+    )
+    return con.execute(
+        f"select user_id, tz_offset_hours, {flags} "
+        f"from {domain.mart_table(domain.USER_FEATURES)} where ds = ? order by user_id",
+        [ds],
+    ).fetchdf()
+
+
+def default_budget(con, ds: dt.date) -> int:
+    """The volume of the last landed day before ``ds``: a plan keeps the volume flat."""
+    (count,) = con.execute(
+        f"select count(*) from {domain.RAW_SCHEMA}.notifications "
+        f"where ds = (select max(ds) from {domain.RAW_SCHEMA}.notifications where ds < ?)",
+        [ds],
+    ).fetchone()
+    return int(count)
+
+
+def choose_sends(
+    ds: dt.date,
+    ranked: pd.DataFrame,
+    options: pd.DataFrame,
+    audience: pd.DataFrame,
+    rates: pd.DataFrame,
+    config: PolicyConfig,
+) -> DayPlan:
+    """The plan of ``ds``: the policy's sends laid out as rows of the plan contract."""
+    users = pd.Index(audience["user_id"])
+    user_idx = users.get_indexer(options["user_id"])
+    if (user_idx < 0).any():
+        unknown = options.loc[user_idx < 0, "user_id"].iloc[0]
+        raise PlanningError(f"send options for users not in the {ds} snapshot, e.g. {unknown!r}")
+    channel_idx = pd.Index(domain.CHANNELS).get_indexer(options["channel"])
+    if (channel_idx < 0).any():
+        raise PlanningError(f"send options on unknown channels: {set(options['channel'])}")
+    recent = np.stack(
+        [audience[f"{c}_sends_7d"].fillna(0).to_numpy() for c in domain.CHANNELS], axis=1
+    )
+    p_unsubscribe = _lookup_rates(rates, channel_idx, recent[user_idx, channel_idx])
+    volume = plan_volume(
+        Options(
+            user=user_idx,
+            channel=channel_idx,
+            local_hour=options["local_hour"].to_numpy(np.int64),
+            p_open=options["p_open"].to_numpy(np.float64).clip(0, 1),
+            p_unsubscribe=p_unsubscribe,
+        ),
+        _audience(audience),
+        config,
+    )
+    rows = _plan_rows(ds, volume, users, ranked, audience, config.seed)
+    summary = {
+        "ds": ds.isoformat(),
+        "policy": POLICY_NAME,
+        "sends": volume.sends,
+        "sends_by_channel": dict(volume.sends_by_channel),
+        "users_capped": dict(volume.users_capped),
+        "budget": volume.budget,
+        "budget_status": volume.budget_status,
+        "multiplier": volume.multiplier,
+        "exploration_share": config.exploration_share,
+        "exploration_users": volume.exploration_users,
+        "exploration_sends": int(volume.is_exploration.sum()),
+        "eligible_users": volume.eligible_users,
+        "expected_opens": float((options["p_open"].to_numpy() * volume.option_propensity).sum()),
+        "sends_by_local_hour": {
+            int(h): int(n)
+            for h, n in zip(*np.unique(volume.local_hour, return_counts=True), strict=True)
+        },
+    }
+    return DayPlan(ds=ds, rows=rows, volume=volume, summary=summary)
+
+
+def _lookup_rates(rates: pd.DataFrame, channel_idx: np.ndarray, sends_7d: np.ndarray) -> np.ndarray:
+    if rates.empty:
+        raise PlanningError("no sends in the unsubscribe window: P(unsubscribe) is unknown")
+    table = np.full((len(domain.CHANNELS), FATIGUE_BUCKET_CAP + 1), np.nan)
+    for channel, bucket, p in rates[["channel", "sends_7d", "p_unsubscribe"]].itertuples(
+        index=False
+    ):
+        table[domain.CHANNELS.index(channel), int(bucket)] = p
+    # Buckets without sends: the nearest lower bucket's rate (fatigue only adds), else the
+    # channel's smallest.
+    for c in range(len(domain.CHANNELS)):
+        row = pd.Series(table[c]).ffill().bfill()
+        table[c] = row.fillna(float(np.nanmax(table))).to_numpy()
+    bucket = np.minimum(np.nan_to_num(sends_7d).astype(np.int64), FATIGUE_BUCKET_CAP)
+    return table[channel_idx, bucket]
+
+
+def _audience(audience: pd.DataFrame) -> Audience:
+    n = len(audience)
+    opted_in = np.ones((n, len(domain.CHANNELS)), dtype=bool)
+    unsubscribed = np.zeros((n, len(domain.CHANNELS)), dtype=bool)
+    for c, channel in enumerate(domain.CHANNELS):
+        if channel in domain.OPT_IN_CHANNELS:
+            opted_in[:, c] = audience[f"is_{channel}_opted_in"].fillna(False).to_numpy(bool)
+        unsubscribed[:, c] = audience[f"is_{channel}_unsubscribed"].fillna(False).to_numpy(bool)
+    return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=np.zeros(n, bool))
+
+
+def _plan_rows(
+    ds: dt.date,
+    volume: VolumePlan,
+    users: pd.Index,
+    ranked: pd.DataFrame,
+    audience: pd.DataFrame,
+    seed: int,
+) -> pd.DataFrame:
+    n = volume.sends
+    channel = np.asarray(domain.CHANNELS, dtype=object)[volume.channel]
+    user_id = users.to_numpy()[volume.user]
+    tz = audience["tz_offset_hours"].fillna(0).to_numpy(np.int64)[volume.user]
+    second_in_hour = np.random.default_rng(seed + 1).integers(0, 3600, n)
+    send_ts = pd.Timestamp(ds) + pd.to_timedelta(
+        send_seconds(volume.local_hour, tz, second_in_hour), unit="s"
+    )
+    sends = pd.DataFrame(
+        {
+            "notification_id": [f"p{ds:%Y%m%d}-{i:07d}" for i in range(n)],
+            "user_id": user_id,
+            "channel": channel,
+            "send_ts": send_ts,
+            "items": np.where(channel == domain.EMAIL, domain.EMAIL_DIGEST_ITEMS, 1),
+            "propensity": volume.propensity,
+        }
+    )
+    pins = ranked.loc[
+        ranked["pin_rank"] <= domain.EMAIL_DIGEST_ITEMS, ["user_id", "pin_id", "pin_rank"]
+    ]
+    rows = sends.merge(pins, on="user_id", how="inner")
+    rows = rows[rows["pin_rank"] <= rows["items"]].rename(columns={"pin_rank": "position"})
+    rows = rows.sort_values(["notification_id", "position"], ignore_index=True)
+    rows.insert(0, "ds", pd.Timestamp(ds))
+    rows["policy"] = POLICY_NAME
+    rows["position"] = rows["position"].astype(np.int32)
+    columns = [line.split()[0] for line in PLAN_COLUMNS.strip().splitlines()]
+    rows = rows[columns]
+    check_columns("the plan", PLAN_COLUMNS, rows, ds.isoformat())
+    return rows
+
+
+def plant_fault(rows: pd.DataFrame, fault: str) -> pd.DataFrame:
+    """The staged plan with a drill's fault (``domain.PLAN_FAULT_DRILLS``): ``over_cap``
+    sends the first push recipient one push more than the daily cap."""
+    if fault != "over_cap":
+        raise ValueError(f"unknown plan fault {fault!r}; known: {domain.PLAN_FAULT_DRILLS}")
+    pushes = rows[rows["channel"] == domain.PUSH]
+    if pushes.empty:
+        raise PlanningError("over_cap drill: the plan has no push to repeat")
+    first = pushes.iloc[[0]]
+    extra = pd.concat([first] * domain.DAILY_CAPS[domain.PUSH], ignore_index=True)
+    extra["notification_id"] = [
+        f"{first['notification_id'].iloc[0]}-over-cap-{i}" for i in range(len(extra))
+    ]
+    return pd.concat([rows, extra], ignore_index=True)
+
+
+def make_plan(
+    settings: Settings, ds: dt.date, run_id: str | None = None, fault: str | None = None
+) -> DayPlan:
+    """Reads the scores and the warehouse, chooses the sends of ``ds`` and stages them
+    (with a drill's ``fault`` planted, for the plan gate to stop)."""
+    ranked, options = read_scores(settings, ds)
+    with warehouse.connect(settings, read_only=True) as con:
+        audience = read_audience(con, ds)
+        rates = unsubscribe_rates(con, ds)
+        budget = settings.plan_budget or default_budget(con, ds)
+    if audience.empty:
+        raise PlanningError(f"{domain.mart_table(domain.USER_FEATURES)} has no snapshot for {ds}")
+    config = PolicyConfig(
+        budget=budget,
+        exploration_share=settings.plan_exploration_share,
+        seed=ds.toordinal(),  # reproducible, different every day
+    )
+    plan = choose_sends(ds, ranked, options, audience, rates, config)
+    if fault:
+        plan = dataclasses.replace(plan, rows=plant_fault(plan.rows, fault))
+    plan.summary.update(run_id=run_id, planted_fault=fault, published_at=None)
+    with warehouse.connect(settings) as con:
+        warehouse.write_plan(con, plan.rows, ds.isoformat(), table=domain.PLAN_STAGING_TABLE)
+    path = planning_dir(settings, ds) / PLAN_SUMMARY_FILE
+    path.write_text(json.dumps(plan.summary, indent=1))
+    return plan
+
+
+def publish_plan(settings: Settings, ds: dt.date) -> int:
+    """Copies the staged plan of ``ds`` (it passed ``gate_plan``) to the plan table the
+    senders read, replacing that day in one transaction; returns its rows."""
+    with warehouse.connect(settings) as con:
+        staged = warehouse.read_plan(con, ds.isoformat(), table=domain.PLAN_STAGING_TABLE)
+        if staged is None:
+            raise PlanningError(f"no staged plan for {ds}: nothing to publish")
+        warehouse.write_plan(con, staged, ds.isoformat())
+    path = planning_dir(settings, ds) / PLAN_SUMMARY_FILE
+    if path.exists():
+        summary = json.loads(path.read_text())
+        summary["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        path.write_text(json.dumps(summary, indent=1))
+    return len(staged)
