@@ -5,7 +5,8 @@ Turns the newest pushed models into tomorrow's notification plan, whenever gated
 candidates land (the `ml_scoring_candidates` Asset: the run landing day D builds the
 candidates of D + 1):
 
-1. **plan_day**: the day to plan (D + 1; or the `ds` parameter).
+1. **plan_day**: the day to plan (D + 1; or the `ds` parameter). A re-landed older day
+   is skipped: the day after it was sent already.
 2. **score_candidates** (TFX environment, `tfx_pipelines/scoring.py`): the ranking model
    orders every user's candidate pins; the engagement model gives P(open) of the best
    pin on each channel the user can get, at each local hour the channel may send. All
@@ -21,9 +22,10 @@ candidates of D + 1):
 4. **gate_plan**: the plan suite (Great Expectations) on the staged plan: contract,
    keys, caps, quiet hours, opt-ins, unsubscribes, one item per push. A critical failure
    stops the run: nothing is published, and the day is sent by the logging policy.
-5. **publish_plan**: copies the gated plan to `plans.notification_plan` (one
-   transaction) and updates the `notification_plan` Asset. The next `daily_features`
-   run sends it (locally: the simulator executes it, recording what it drops).
+5. **publish_plan**: if this run's gate passed it, copies the staged plan to
+   `plans.notification_plan` (one transaction) and updates the `notification_plan`
+   Asset. The next `daily_features` run sends it (locally: the simulator executes it,
+   recording what it drops).
 
 Every task that touches the DuckDB warehouse holds the one-slot `warehouse` pool.
 """
@@ -96,8 +98,8 @@ def notification_planning():
         return tasks.run_quality_layer(settings, "plan", ds, run_id)
 
     @task(pool=WAREHOUSE_POOL, outlets=[plan])
-    def publish_plan(ds: str, outlet_events=None) -> int:
-        rows = tasks.publish_plan(settings, ds)
+    def publish_plan(ds: str, run_id=None, outlet_events=None) -> int:
+        rows = tasks.publish_plan(settings, ds, run_id)
         outlet_events[plan].extra = {"ds": ds, "rows": rows}
         return rows
 

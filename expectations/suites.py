@@ -660,6 +660,9 @@ _QUIET_HOURS_CASE = " ".join(
     for c, window in domain.QUIET_HOURS.items()
     if window is not None
 )
+_OUTSIDE_QUIET_HOURS = (
+    f"case counted.channel {_QUIET_HOURS_CASE} else true end" if _QUIET_HOURS_CASE else "true"
+)
 # The gate checks the staged plan: only a plan that passed is published to the senders.
 PLAN_GATED_TABLE = f"{contracts.PLAN_SCHEMA}.{domain.PLAN_STAGING_TABLE}"
 PLAN_FRAME_SQL = f"""
@@ -695,7 +698,7 @@ PLAN_FRAME_SQL = f"""
         counted.channel = '{domain.EMAIL}' or counted.items_in_notification = 1
             as is_item_count_allowed,
         unsubscribed.user_id is null as is_subscribed,
-        case counted.channel {_QUIET_HOURS_CASE} else true end as is_outside_quiet_hours
+        {_OUTSIDE_QUIET_HOURS} as is_outside_quiet_hours
     from counted
     left join {contracts.RAW_SCHEMA}.users as users on counted.user_id = users.user_id
     left join unsubscribed

@@ -138,19 +138,21 @@ def summary(settings: Settings) -> str:
 
 
 def _plan_summary(settings: Settings) -> str:
-    """The newest plan the planner staged, and whether it was published."""
-    from notiflow.planning.plan import PLAN_SUMMARY_FILE
+    """The newest published plan, and a newer staged one that was not published."""
+    from notiflow.planning.plan import PLAN_SUMMARY_FILE, STAGED_SUMMARY_FILE
 
-    plans = sorted(settings.planning_dir.glob(f"*/{PLAN_SUMMARY_FILE}"))
-    if not plans:
-        return f"Plan: none made under {settings.planning_dir}"
-    plan = json.loads(plans[-1].read_text())
-    channels = ", ".join(f"{c} {n:,}" for c, n in plan["sends_by_channel"].items())
-    return (
-        f"Plan for {plan['ds']}: {plan['sends']:,} sends ({channels}); budget "
-        f"{plan['budget']:,} ({plan['budget_status']}, multiplier {plan['multiplier']:.4f}); "
-        f"{plan['exploration_users']:,} users explored; expected opens "
-        f"{plan['expected_opens']:,.0f}; "
-        + (f"published {plan['published_at']}" if plan.get("published_at") else "NOT published")
-        + f" ({plans[-1]})"
-    )
+    lines = []
+    published = sorted(settings.planning_dir.glob(f"*/{PLAN_SUMMARY_FILE}"))
+    staged = sorted(settings.planning_dir.glob(f"*/{STAGED_SUMMARY_FILE}"))
+    if published:
+        plan = json.loads(published[-1].read_text())
+        channels = ", ".join(f"{c} {n:,}" for c, n in plan["sends_by_channel"].items())
+        lines.append(
+            f"Plan for {plan['ds']} (published {plan['published_at']}): {plan['sends']:,} "
+            f"sends ({channels}); budget {plan['budget']:,} ({plan['budget_status']}, "
+            f"multiplier {plan['multiplier']:.4f}); {plan['exploration_users']:,} users "
+            f"explored; expected opens {plan['expected_opens']:,.0f} ({published[-1]})"
+        )
+    if staged and (not published or staged[-1].parent.name > published[-1].parent.name):
+        lines.append(f"Plan for {staged[-1].parent.name}: staged, NOT published ({staged[-1]})")
+    return "\n".join(lines) or f"Plan: none made under {settings.planning_dir}"

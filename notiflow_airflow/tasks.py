@@ -81,12 +81,7 @@ def training_end_ds(
     """
     if requested_end_ds:
         return requested_end_ds
-    days = [
-        event.extra["ds"]
-        for events in (triggering_asset_events or {}).values()
-        for event in events
-        if (event.extra or {}).get("ds")
-    ]
+    days = landed_days(triggering_asset_events)
     # A re-landed older day must not pull the window back behind models already trained.
     newest = max([*days, *([latest_ds_in_mart] if latest_ds_in_mart else [])], default=None)
     if newest:
@@ -97,6 +92,16 @@ def training_end_ds(
         "no training window: the run was not triggered by an update of its examples mart, "
         "no end_ds was given, and the mart is empty"
     )
+
+
+def landed_days(triggering_asset_events: Mapping[Any, Sequence[Any]] | None) -> list[str]:
+    """The landed days (``ds`` of the events' extra) among a run's triggering events."""
+    return [
+        event.extra["ds"]
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if (event.extra or {}).get("ds")
+    ]
 
 
 def newest_mart_day(settings: Settings, mart: str) -> str | None:
@@ -128,21 +133,36 @@ def plan_day(
 ) -> str:
     """The day a planning run plans: the ``ds`` parameter, else the day after the newest
     landed day among the candidate Asset events that triggered it (candidates of the
-    run landing D are for D + 1), else the newest day of the candidates mart."""
+    run landing D are for D + 1), else the newest day of the candidates mart. A
+    re-landed older day is skipped: its next day was sent already."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     if requested_ds:
         return requested_ds
-    landed = [
-        event.extra["ds"]
-        for events in (triggering_asset_events or {}).values()
-        for event in events
-        if (event.extra or {}).get("ds")
-    ]
-    if landed:
-        return (dt.date.fromisoformat(max(landed)) + dt.timedelta(days=1)).isoformat()
-    newest = newest_mart_day(settings, domain.SCORING_CANDIDATES)
-    if newest is None:
-        raise ValueError("nothing to plan: no ds given and the candidates mart is empty")
-    return newest
+    landed = landed_days(triggering_asset_events)
+    if not landed:
+        newest = newest_mart_day(settings, domain.SCORING_CANDIDATES)
+        if newest is None:
+            raise ValueError("nothing to plan: no ds given and the candidates mart is empty")
+        return newest
+    day = (dt.date.fromisoformat(max(landed)) + dt.timedelta(days=1)).isoformat()
+    newest_landed = newest_raw_day(settings)
+    if newest_landed is not None and day <= newest_landed:
+        raise AirflowSkipException(
+            f"{day} has landed already (newest landed day {newest_landed}): a re-landed "
+            "day is not planned again (pass ds to force it)"
+        )
+    return day
+
+
+def newest_raw_day(settings: Settings) -> str | None:
+    """The newest landed day of raw notifications, or None before the first."""
+    from notiflow import warehouse
+
+    with warehouse.connect(settings, read_only=True) as con:
+        return con.execute(
+            f"select cast(max(ds) as varchar) from {domain.RAW_SCHEMA}.notifications"
+        ).fetchone()[0]
 
 
 def choose_sends(
@@ -153,16 +173,28 @@ def choose_sends(
     fails the task at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from notiflow.planning.plan import PlanningError, make_plan
+    from notiflow.planning.plan import PlanningError, stage_plan
 
     try:
-        return make_plan(settings, dt.date.fromisoformat(ds), run_id=run_id, fault=fault).summary
+        return stage_plan(settings, dt.date.fromisoformat(ds), run_id=run_id, fault=fault).summary
     except PlanningError as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
-def publish_plan(settings: Settings, ds: str) -> int:
-    """Publishes the staged plan of ``ds`` that passed ``gate_plan``; returns its rows."""
-    from notiflow.planning.plan import publish_plan as publish
+def publish_plan(settings: Settings, ds: str, run_id: str) -> int:
+    """Publishes the staged plan of ``ds``, only if this run's plan gate passed it (a
+    task cleared alone must not publish a plan staged, or failed, by another run);
+    returns its rows."""
+    from airflow.sdk.exceptions import AirflowFailException
 
-    return publish(settings, dt.date.fromisoformat(ds))
+    from expectations.results import latest_results
+    from notiflow.planning.plan import publish_staged
+
+    verdict = [r for r in latest_results(settings, ds=ds, layer="plan") if r["run_id"] == run_id]
+    failed = [r for r in verdict if r["severity"] == "critical" and not r["success"]]
+    if not verdict or failed:
+        raise AirflowFailException(
+            f"the staged plan of {ds} has no passing plan gate of run {run_id} "
+            f"({len(failed)} critical failure(s), {len(verdict)} results): not published"
+        )
+    return publish_staged(settings, dt.date.fromisoformat(ds))

@@ -136,7 +136,7 @@ def score_send_options(
     options, types = read_frame(
         settings,
         f"""
-        select {columns}, u.tz_offset_hours
+        select {columns}, coalesce(u.tz_offset_hours, 0) as tz_offset_hours
         from {table} as o
         inner join best_pins as b on o.user_id = b.user_id and o.pin_id = b.pin_id
         inner join {domain.mart_table(domain.USER_FEATURES)} as u
@@ -197,9 +197,14 @@ def score_day(settings: Settings, ds: dt.date) -> dict[str, Any]:
         ranked.to_parquet(staging / RANKED_PINS_FILE, index=False)
         options.to_parquet(staging / SEND_OPTIONS_FILE, index=False)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
+        # the old scores move aside before the new ones move in: a crash in between
+        # leaves one complete set under one of the two names, never a half-written one
+        previous = target.with_name(f".{target.name}-previous")
+        shutil.rmtree(previous, ignore_errors=True)
         if target.exists():
-            shutil.rmtree(target)
+            target.rename(previous)
         staging.rename(target)
+        shutil.rmtree(previous, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

@@ -16,11 +16,12 @@ shrunk toward the channel's rate. Unsubscribes are rare (a few per ten thousand
 sends), so a learned model would have a few hundred positives a month to learn from;
 a rate by the one driver the platform can act on is what it can estimate.
 
-The plan goes to the staging table (:data:`notiflow.domain.PLAN_STAGING_TABLE`) only:
-``gate_plan`` checks it there, and ``publish_plan`` copies a plan that passed to
-``plans.notification_plan``, where the senders read it. The randomized holdout is the
-experiment's and stays blind to the planner: a planned send to a held-out user is
-dropped by the sender and recorded (``raw.notification_plan_drops``).
+The plan goes to the staging table (:data:`notiflow.domain.PLAN_STAGING_TABLE`) only
+(:func:`stage_plan`): ``gate_plan`` checks it there, and :func:`publish_staged` copies a
+plan that passed to ``plans.notification_plan``, where the senders read it. The
+randomized holdout is the experiment's and is not told to the planner: a planned send to
+a held-out user is dropped by the sender and recorded (``raw.notification_plan_drops``),
+and from then on the planner leaves that user out (:func:`known_holdout`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from notiflow.settings import Settings
 
 POLICY_NAME = "notiflow_volume_policy"
 RANKED_PINS_FILE, SEND_OPTIONS_FILE = "ranked_pins.parquet", "send_options.parquet"
-PLAN_SUMMARY_FILE = "plan.json"
+# The summary of the day's staged plan; publishing copies it to the published summary.
+STAGED_SUMMARY_FILE, PLAN_SUMMARY_FILE = "staged.json", "plan.json"
 UNSUBSCRIBE_WINDOW_DAYS = 28
 # Sends on the channel in the 7 days before: counts above this share one rate.
 FATIGUE_BUCKET_CAP = 14
@@ -108,7 +110,9 @@ def unsubscribe_rates(con, ds: dt.date) -> pd.DataFrame:
                       and ev.event_type = 'unsubscribe'
                 ) as unsubscribed
             from {examples} as e
+            -- mature sends only: an unsubscribe may be logged the day after the send
             where e.ds >= ?::date - {UNSUBSCRIBE_WINDOW_DAYS} and e.ds < ?::date
+              and e.is_label_mature
         ),
         by_channel as (
             select channel, avg(unsubscribed::double) as channel_rate from sends group by 1
@@ -140,13 +144,34 @@ def read_audience(con, ds: dt.date) -> pd.DataFrame:
 
 
 def default_budget(con, ds: dt.date) -> int:
-    """The volume of the last landed day before ``ds``: a plan keeps the volume flat."""
+    """The planned volume of the last landed day before ``ds`` (its sends and the planned
+    sends the sender dropped): a plan keeps the volume flat."""
     (count,) = con.execute(
-        f"select count(*) from {domain.RAW_SCHEMA}.notifications "
-        f"where ds = (select max(ds) from {domain.RAW_SCHEMA}.notifications where ds < ?)",
+        f"""
+        with last_day as (
+            select max(ds) as ds from {domain.RAW_SCHEMA}.notifications where ds < ?
+        )
+        select
+            (select count(*) from {domain.RAW_SCHEMA}.notifications
+             where ds = (select ds from last_day))
+            + (select count(distinct notification_id)
+               from {domain.RAW_SCHEMA}.notification_plan_drops
+               where ds = (select ds from last_day))
+        """,
         [ds],
     ).fetchone()
     return int(count)
+
+
+def known_holdout(con) -> set[str]:
+    """Users the sender refused a planned send for, as held out: the experiment does not
+    tell the planner who is in the holdout, but its drops do (so the budget is not spent
+    on them again)."""
+    rows = con.execute(
+        f"select distinct user_id from {domain.RAW_SCHEMA}.notification_plan_drops "
+        "where reason = 'holdout' and user_id is not null"
+    ).fetchall()
+    return {user_id for (user_id,) in rows}
 
 
 def choose_sends(
@@ -156,8 +181,10 @@ def choose_sends(
     audience: pd.DataFrame,
     rates: pd.DataFrame,
     config: PolicyConfig,
+    holdout: set[str] = frozenset(),
 ) -> DayPlan:
-    """The plan of ``ds``: the policy's sends laid out as rows of the plan contract."""
+    """The plan of ``ds``: the policy's sends laid out as rows of the plan contract;
+    ``holdout``: the users known to be held out (they get nothing)."""
     users = pd.Index(audience["user_id"])
     user_idx = users.get_indexer(options["user_id"])
     if (user_idx < 0).any():
@@ -178,7 +205,7 @@ def choose_sends(
             p_open=options["p_open"].to_numpy(np.float64).clip(0, 1),
             p_unsubscribe=p_unsubscribe,
         ),
-        _audience(audience),
+        _audience(audience, holdout),
         config,
     )
     rows = _plan_rows(ds, volume, users, ranked, audience, config.seed)
@@ -212,8 +239,9 @@ def _lookup_rates(rates: pd.DataFrame, channel_idx: np.ndarray, sends_7d: np.nda
         index=False
     ):
         table[domain.CHANNELS.index(channel), int(bucket)] = p
-    # Buckets without sends: the nearest lower bucket's rate (fatigue only adds), else the
-    # channel's smallest.
+    # Buckets without sends take the nearest lower measured bucket's rate (fatigue only
+    # adds), buckets below the first measured one its rate; a channel without sends the
+    # highest rate measured on any channel (a cautious guess).
     for c in range(len(domain.CHANNELS)):
         row = pd.Series(table[c]).ffill().bfill()
         table[c] = row.fillna(float(np.nanmax(table))).to_numpy()
@@ -221,7 +249,7 @@ def _lookup_rates(rates: pd.DataFrame, channel_idx: np.ndarray, sends_7d: np.nda
     return table[channel_idx, bucket]
 
 
-def _audience(audience: pd.DataFrame) -> Audience:
+def _audience(audience: pd.DataFrame, holdout: set[str]) -> Audience:
     n = len(audience)
     opted_in = np.ones((n, len(domain.CHANNELS)), dtype=bool)
     unsubscribed = np.zeros((n, len(domain.CHANNELS)), dtype=bool)
@@ -229,7 +257,8 @@ def _audience(audience: pd.DataFrame) -> Audience:
         if channel in domain.OPT_IN_CHANNELS:
             opted_in[:, c] = audience[f"is_{channel}_opted_in"].fillna(False).to_numpy(bool)
         unsubscribed[:, c] = audience[f"is_{channel}_unsubscribed"].fillna(False).to_numpy(bool)
-    return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=np.zeros(n, bool))
+    held_out = audience["user_id"].isin(holdout).to_numpy(bool)
+    return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=held_out)
 
 
 def _plan_rows(
@@ -275,7 +304,7 @@ def _plan_rows(
 
 def plant_fault(rows: pd.DataFrame, fault: str) -> pd.DataFrame:
     """The staged plan with a drill's fault (``domain.PLAN_FAULT_DRILLS``): ``over_cap``
-    sends the first push recipient one push more than the daily cap."""
+    gives the first push recipient the daily cap of pushes more (cap + 1 or more)."""
     if fault != "over_cap":
         raise ValueError(f"unknown plan fault {fault!r}; known: {domain.PLAN_FAULT_DRILLS}")
     pushes = rows[rows["channel"] == domain.PUSH]
@@ -289,7 +318,7 @@ def plant_fault(rows: pd.DataFrame, fault: str) -> pd.DataFrame:
     return pd.concat([rows, extra], ignore_index=True)
 
 
-def make_plan(
+def stage_plan(
     settings: Settings, ds: dt.date, run_id: str | None = None, fault: str | None = None
 ) -> DayPlan:
     """Reads the scores and the warehouse, chooses the sends of ``ds`` and stages them
@@ -299,6 +328,7 @@ def make_plan(
         audience = read_audience(con, ds)
         rates = unsubscribe_rates(con, ds)
         budget = settings.plan_budget or default_budget(con, ds)
+        holdout = known_holdout(con)
     if audience.empty:
         raise PlanningError(f"{domain.mart_table(domain.USER_FEATURES)} has no snapshot for {ds}")
     config = PolicyConfig(
@@ -306,18 +336,19 @@ def make_plan(
         exploration_share=settings.plan_exploration_share,
         seed=ds.toordinal(),  # reproducible, different every day
     )
-    plan = choose_sends(ds, ranked, options, audience, rates, config)
+    plan = choose_sends(ds, ranked, options, audience, rates, config, holdout)
     if fault:
         plan = dataclasses.replace(plan, rows=plant_fault(plan.rows, fault))
-    plan.summary.update(run_id=run_id, planted_fault=fault, published_at=None)
+    plan.summary.update(run_id=run_id, planted_fault=fault)
     with warehouse.connect(settings) as con:
         warehouse.write_plan(con, plan.rows, ds.isoformat(), table=domain.PLAN_STAGING_TABLE)
-    path = planning_dir(settings, ds) / PLAN_SUMMARY_FILE
-    path.write_text(json.dumps(plan.summary, indent=1))
+    (planning_dir(settings, ds) / STAGED_SUMMARY_FILE).write_text(
+        json.dumps(plan.summary, indent=1)
+    )
     return plan
 
 
-def publish_plan(settings: Settings, ds: dt.date) -> int:
+def publish_staged(settings: Settings, ds: dt.date) -> int:
     """Copies the staged plan of ``ds`` (it passed ``gate_plan``) to the plan table the
     senders read, replacing that day in one transaction; returns its rows."""
     with warehouse.connect(settings) as con:
@@ -325,9 +356,8 @@ def publish_plan(settings: Settings, ds: dt.date) -> int:
         if staged is None:
             raise PlanningError(f"no staged plan for {ds}: nothing to publish")
         warehouse.write_plan(con, staged, ds.isoformat())
-    path = planning_dir(settings, ds) / PLAN_SUMMARY_FILE
-    if path.exists():
-        summary = json.loads(path.read_text())
-        summary["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        path.write_text(json.dumps(summary, indent=1))
+    folder = planning_dir(settings, ds)
+    summary = json.loads((folder / STAGED_SUMMARY_FILE).read_text())
+    summary["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    (folder / PLAN_SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return len(staged)

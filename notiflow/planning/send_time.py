@@ -3,7 +3,8 @@
 A plan for day ``ds`` holds sends whose UTC time lies inside ``ds`` (the sender and the
 plan gate refuse others). A user ``tz`` hours ahead of UTC sees local hour ``h`` of
 that UTC day on local date ``ds + k``, with ``k = -floor((h - tz) / 24)``: east of
-UTC late hours fall on the local day before, west of it early hours on the day after.
+UTC early local hours fall on the local day after, west of it late hours on the day
+before.
 The scorer needs that local date for the engagement model's ``day_of_week`` (as the
 training examples compute it from the send's local time), the plan for ``send_ts``:
 both come from here.

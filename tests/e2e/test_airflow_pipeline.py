@@ -147,7 +147,7 @@ def planned(env):
     for dag in (TRAINING, RANKING):
         assert api.wait_for_run(dag, timeout_s=1500)["state"] == "success"
     api.unpause(PLANNING)
-    run_id = api.trigger(PLANNING, f"{today}T00:10:00Z")
+    run_id = api.trigger(PLANNING, f"{today}T00:00:10Z")
     run = api.wait_for_run(PLANNING, run_id=run_id, timeout_s=900)
     with warehouse.connect(settings, read_only=True) as con:
         published = warehouse.read_plan(con, str(today))
@@ -179,7 +179,7 @@ def test_planted_cap_violation_is_stopped_by_gate_plan_and_nothing_published(env
     settings, api, today, _, _ = env
     before = _downstream_state(settings)["plans.notification_plan"]
     run_id = api.trigger(
-        PLANNING, f"{today}T00:30:00Z", conf={"ds": str(today), "inject_fault": "over_cap"}
+        PLANNING, f"{today}T00:00:30Z", conf={"ds": str(today), "inject_fault": "over_cap"}
     )
     run = api.wait_for_run(PLANNING, run_id=run_id, timeout_s=900)
     states = _states(api, PLANNING, run_id)
@@ -200,16 +200,21 @@ def test_the_next_day_sends_the_plan_and_records_what_it_dropped(env, planned):
     settings, api, today, _, _ = env
     _, published = planned
     # Paused DAGs ignore Asset events: nothing else starts from this day (the fault drills
-    # below compare the state before and after each drill).
-    for dag in (TRAINING, RANKING, PLANNING):
+    # below compare the state before and after each drill, and check that training runs
+    # do not start, so the DAGs are unpaused again before them).
+    followers = (TRAINING, RANKING, PLANNING)
+    for dag in followers:
         api.pause(dag)
-    run_id = api.trigger(DAILY, f"{today}T00:20:00Z")
-    daily = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
+    try:
+        run_id = api.trigger(DAILY, f"{today}T00:00:20Z")
+        daily = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
+    finally:
+        for dag in followers:
+            api.unpause(dag)
     assert daily["state"] == "success", _states(api, DAILY, run_id)
     with warehouse.connect(settings, read_only=True) as con:
         sent = con.execute(
-            "select notification_id, policy_name, propensity from raw.notifications "
-            "where ds = ?::date",
+            "select notification_id, policy, propensity from raw.notifications where ds = ?::date",
             [str(today)],
         ).fetchdf()
         dropped = con.execute(
@@ -221,7 +226,7 @@ def test_the_next_day_sends_the_plan_and_records_what_it_dropped(env, planned):
         planned_sends.index
     )
     assert not set(sent["notification_id"]) & set(dropped["notification_id"])
-    assert set(sent["policy_name"]) == {POLICY_NAME}
+    assert set(sent["policy"]) == {POLICY_NAME}
     assert sent.set_index("notification_id")["propensity"].to_dict() == pytest.approx(
         planned_sends.loc[sent["notification_id"], "propensity"].to_dict()
     )

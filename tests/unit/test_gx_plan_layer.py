@@ -1,6 +1,7 @@
 """The plan layer's GX suite on the staged plan: contract, caps, quiet hours and opt-outs."""
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -212,3 +213,28 @@ def test_push_in_the_users_quiet_hours_fails_and_email_does_not(world):
     )
     assert "'unexpected_count': 1" in message  # the push only: email has no quiet hours
     assert message.count("[critical]") == 1, message
+
+
+def test_only_a_plan_this_run_gated_is_published(world):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from notiflow_airflow.tasks import publish_plan
+
+    ds = PLAN_DAY.isoformat()
+    rows = _valid_plan(world)
+    capped = next(r["user_id"] for r in rows if r["channel"] == "push")
+    _, pins = _users(world)
+    _write(world, [*rows, _row(capped, "push", DAILY_CAPS["push"], 1, pins[0])])
+    with pytest.raises(DataQualityError):
+        run_layer(world, "plan", ds, run_id="bad-run")
+    with pytest.raises(AirflowFailException, match="not published"):
+        publish_plan(world, ds, "bad-run")  # its gate failed
+    _write(world, rows)
+    run_layer(world, "plan", ds, run_id="good-run")
+    with pytest.raises(AirflowFailException, match="no passing plan gate of run other-run"):
+        publish_plan(world, ds, "other-run")  # a task cleared alone, of another run
+    (world.planning_dir / ds).mkdir(parents=True, exist_ok=True)
+    (world.planning_dir / ds / "staged.json").write_text(json.dumps({"ds": ds}))
+    assert publish_plan(world, ds, "good-run") == len(rows)
+    with warehouse.connect(world, read_only=True) as con:
+        assert len(warehouse.read_plan(con, ds)) == len(rows)

@@ -5,6 +5,7 @@ import pytest
 
 from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.pipelines import reads_warehouse
+from notiflow_airflow import tasks
 from notiflow_airflow.factories import tfx_component_command
 from notiflow_airflow.tasks import training_end_ds
 
@@ -44,3 +45,17 @@ def test_component_command_runs_in_the_tfx_environment(settings):
     assert argv[1:3] == ["-m", "tfx_pipelines.run_component"]
     assert argv[argv.index("--node") + 1] == "Trainer"
     assert argv[argv.index("--run-id") + 1] == "{{ run_id }}"
+
+
+def test_planning_plans_the_day_after_the_landed_day_and_skips_a_relanded_one(monkeypatch):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    events = {"ml_scoring_candidates": [SimpleNamespace(extra={"ds": "2026-11-22"})]}
+    monkeypatch.setattr(tasks, "newest_raw_day", lambda settings: "2026-11-22")
+    assert tasks.plan_day(None, events, None) == "2026-11-23"
+    assert tasks.plan_day(None, events, "2026-11-20") == "2026-11-20"  # explicit wins
+    monkeypatch.setattr(tasks, "newest_raw_day", lambda settings: "2026-11-25")
+    with pytest.raises(AirflowSkipException, match="2026-11-23 has landed already"):
+        tasks.plan_day(None, events, None)  # an older day was re-landed
+    monkeypatch.setattr(tasks, "newest_mart_day", lambda settings, mart: "2026-11-26")
+    assert tasks.plan_day(None, {}, None) == "2026-11-26"  # a manual run: the newest

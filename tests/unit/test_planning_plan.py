@@ -76,7 +76,7 @@ RATES = pd.DataFrame(
 )
 
 
-def _plan(budget: int = 100, **audience) -> planning.DayPlan:
+def _plan(budget: int = 100, holdout=frozenset(), **audience) -> planning.DayPlan:
     return planning.choose_sends(
         DS,
         _ranked(),
@@ -84,6 +84,7 @@ def _plan(budget: int = 100, **audience) -> planning.DayPlan:
         _audience(**audience),
         RATES,
         PolicyConfig(budget=budget, exploration_share=0.0, seed=1),
+        holdout,
     )
 
 
@@ -148,3 +149,8 @@ def test_send_options_of_an_unknown_user_are_refused() -> None:
         planning.choose_sends(
             DS, _ranked(), options, _audience(), RATES, PolicyConfig(budget=10, seed=0)
         )
+
+
+def test_users_the_sender_refused_as_held_out_get_nothing() -> None:
+    day = _plan(holdout={"u2"})
+    assert "u2" not in set(day.rows["user_id"]) and {"u1", "u3"} <= set(day.rows["user_id"])
