@@ -153,6 +153,23 @@ def _plan_summary(settings: Settings) -> str:
             f"multiplier {plan['multiplier']:.4f}); {plan['exploration_users']:,} users "
             f"explored; expected opens {plan['expected_opens']:,.0f} ({published[-1]})"
         )
+        lines.append(_off_policy_line(plan.get("off_policy", {})))
     if staged and (not published or staged[-1].parent.name > published[-1].parent.name):
         lines.append(f"Plan for {staged[-1].parent.name}: staged, NOT published ({staged[-1]})")
     return "\n".join(lines) or f"Plan: none made under {settings.planning_dir}"
+
+
+def _off_policy_line(estimate: dict) -> str:
+    if "estimates" not in estimate:
+        return f"  off-policy estimate: {estimate.get('skipped', 'none')}"
+    shown = ", ".join(
+        f"{e['estimator'].upper()} {e['value']:.3f} [{e['lower']:.3f}, {e['upper']:.3f}]"
+        for e in estimate["estimates"]
+        if e["reward"] == "opens"
+    )
+    ess = min(e["ess"] for e in estimate["estimates"])
+    return (
+        f"  off-policy opens per user on {estimate['logged_day']}'s logs: {shown} (effective "
+        f"sample size {ess:,.0f} of {estimate['logged_sends']:,} sends); logged "
+        f"{estimate['logged_opens_per_user']:.3f}"
+    )

@@ -37,6 +37,7 @@ import pandas as pd
 
 from notiflow import domain, warehouse
 from notiflow.contracts import PLAN_COLUMNS, check_columns
+from notiflow.planning import off_policy
 from notiflow.planning.policy import Audience, Options, PolicyConfig, VolumePlan, plan_volume
 from notiflow.planning.send_time import send_seconds
 from notiflow.settings import Settings
@@ -302,6 +303,95 @@ def _plan_rows(
     return rows
 
 
+def logged_sends(con, day: dt.date) -> pd.DataFrame:
+    """The sends of ``day`` with mature labels, their logged propensity and outcome."""
+    return con.execute(
+        f"""
+        select user_id, channel, local_send_hour as local_hour, propensity,
+               opened_24h as opens, clicked_24h as clicks
+        from {domain.mart_table(domain.ENGAGEMENT_EXAMPLES)}
+        where ds = ? and is_label_mature
+        """,
+        [day],
+    ).fetchdf()
+
+
+def estimate_before_sending(
+    ds: dt.date,
+    logged: pd.DataFrame,
+    logged_day: dt.date,
+    options: pd.DataFrame,
+    volume: VolumePlan,
+    users: pd.Index,
+    holdout: set[str],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Off-policy estimates (IPS, SNIPS, DR for opens; IPS, SNIPS for clicks) of the
+    plan's value per eligible user on the sends of ``logged_day``.
+
+    An option is a (channel, local hour) of a user; the plan's propensity of each is its
+    whole-policy propensity, treated as that of the user on the logged day. What the
+    estimate cannot see: the plan's content (its pins) differs from the logged one, so
+    it values the plan's choice of who, where and when with the logged content. The
+    logging propensity of an option that was not sent is not logged; every option
+    counts as supported (the logging policy explores every hour) and the logged
+    propensities are exact where it matters, on the sends.
+    """
+    if logged.empty:
+        return {"skipped": f"no sends with mature labels on {logged_day}"}
+    channels = pd.Index(domain.CHANNELS)
+    hours = 24
+    option_user = users.get_indexer(options["user_id"])
+    option_key = channels.get_indexer(options["channel"]) * hours + options["local_hour"].to_numpy()
+    eligible = ~users.isin(holdout)
+    user_idx = users.get_indexer(logged["user_id"])
+    keep = user_idx >= 0
+    keep[keep] = eligible[user_idx[keep]]
+    logged = logged[keep]
+    user_idx = user_idx[keep]
+    key = channels.get_indexer(logged["channel"]) * hours + logged["local_hour"].to_numpy()
+    # a user sent twice on one (channel, hour): the first send only (the option is one)
+    first = ~pd.Series(user_idx * len(channels) * hours + key).duplicated().to_numpy()
+    logged, user_idx, key = logged[first], user_idx[first], key[first]
+    table_row = pd.Index(option_user * len(channels) * hours + option_key).get_indexer(
+        user_idx * len(channels) * hours + key
+    )
+    target = np.where(table_row >= 0, volume.option_propensity[table_row], 0.0)
+    logging_propensity = np.ones(len(options))
+    logging_propensity[table_row[table_row >= 0]] = logged["propensity"].to_numpy()[table_row >= 0]
+    evaluation = off_policy.evaluate_policy(
+        off_policy.LoggedSends(
+            user=user_idx,
+            option=key,
+            propensity=logged["propensity"].to_numpy(np.float64),
+            target_propensity=target,
+            rewards={
+                "opens": logged["opens"].to_numpy(np.float64),
+                "clicks": logged["clicks"].to_numpy(np.float64),
+            },
+        ),
+        off_policy.TargetOptions(
+            user=option_user,
+            option=option_key,
+            target_propensity=volume.option_propensity,
+            logging_propensity=logging_propensity,
+            predicted={"opens": options["p_open"].to_numpy(np.float64).clip(0, 1)},
+        ),
+        n_users=len(users),
+        seed=seed,
+    )
+    n_eligible = int(eligible.sum())
+    return {
+        "logged_day": logged_day.isoformat(),
+        "logged_sends": len(logged),
+        "logged_opens_per_user": float(logged["opens"].sum()) / len(users),
+        "logged_clicks_per_user": float(logged["clicks"].sum()) / len(users),
+        "users": len(users),
+        "eligible_users": n_eligible,
+        **evaluation.to_dict(),
+    }
+
+
 def plant_fault(rows: pd.DataFrame, fault: str) -> pd.DataFrame:
     """The staged plan with a drill's fault (``domain.PLAN_FAULT_DRILLS``): ``over_cap``
     gives the first push recipient the daily cap of pushes more (cap + 1 or more)."""
@@ -329,6 +419,8 @@ def stage_plan(
         rates = unsubscribe_rates(con, ds)
         budget = settings.plan_budget or default_budget(con, ds)
         holdout = known_holdout(con)
+        logged_day = ds - dt.timedelta(days=1 + domain.LABEL_MATURITY_DAYS)
+        logged = logged_sends(con, logged_day)
     if audience.empty:
         raise PlanningError(f"{domain.mart_table(domain.USER_FEATURES)} has no snapshot for {ds}")
     config = PolicyConfig(
@@ -337,6 +429,9 @@ def stage_plan(
         seed=ds.toordinal(),  # reproducible, different every day
     )
     plan = choose_sends(ds, ranked, options, audience, rates, config, holdout)
+    plan.summary["off_policy"] = estimate_before_sending(
+        ds, logged, logged_day, options, plan.volume, pd.Index(audience["user_id"]), holdout
+    )
     if fault:
         plan = dataclasses.replace(plan, rows=plant_fault(plan.rows, fault))
     plan.summary.update(run_id=run_id, planted_fault=fault)

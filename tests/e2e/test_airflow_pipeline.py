@@ -171,6 +171,12 @@ def test_tomorrows_plan_is_scored_chosen_gated_and_published(env, planned):
     if summary["budget_status"] == "met":
         assert abs(summary["sends"] - summary["budget"]) <= 0.01 * summary["budget"]
     assert summary["exploration_users"] > 0
+    # the off-policy estimate made before sending, stored with the plan
+    estimates = {(e["estimator"], e["reward"]): e for e in summary["off_policy"]["estimates"]}
+    assert {("ips", "opens"), ("snips", "opens"), ("dr", "opens"), ("ips", "clicks")} <= set(
+        estimates
+    )
+    assert all(e["lower"] <= e["value"] <= e["upper"] for e in estimates.values())
     gate = [r for r in latest_results(settings, ds=str(today)) if r["layer"] == "plan"]
     assert gate and all(r["success"] for r in gate if r["severity"] == "critical")
 

@@ -154,3 +154,45 @@ def test_send_options_of_an_unknown_user_are_refused() -> None:
 def test_users_the_sender_refused_as_held_out_get_nothing() -> None:
     day = _plan(holdout={"u2"})
     assert "u2" not in set(day.rows["user_id"]) and {"u1", "u3"} <= set(day.rows["user_id"])
+
+
+def _logged(rows) -> pd.DataFrame:
+    return pd.DataFrame(
+        rows, columns=["user_id", "channel", "local_hour", "propensity", "opens", "clicks"]
+    )
+
+
+def test_estimate_before_sending_weights_the_logged_sends_by_the_plans_propensity() -> None:
+    from types import SimpleNamespace
+
+    options = _options()
+    users = pd.Index(USERS)
+    logged = _logged(
+        [
+            ("u1", domain.EMAIL, 8, 0.5, 1, 0),  # opened
+            ("u2", domain.PUSH, 12, 0.25, 1, 1),  # opened and clicked
+            ("u3", domain.IN_APP, 20, 0.5, 0, 0),
+            ("u3", domain.PUSH, 23, 0.1, 1, 0),  # a quiet hour: no option, π_new = 0
+            ("ghost", domain.EMAIL, 8, 0.5, 1, 0),  # not in the audience: ignored
+        ]
+    )
+    key = options["user_id"] + options["channel"] + options["local_hour"].astype(str)
+    sends_logged = key.isin(["u1email8", "u2push12", "u3in_app20"]).to_numpy()
+    volume = SimpleNamespace(option_propensity=np.where(sends_logged, 1.0, 0.0))
+    day = dt.date(2026, 3, 2)
+    result = planning.estimate_before_sending(DS, logged, day, options, volume, users, set())
+    ips = {(e["estimator"], e["reward"]): e for e in result["estimates"]}
+    # IPS opens: (1/0.5 + 1/0.25 + 0) / 3 users; clicks: (1/0.25) / 3
+    assert ips["ips", "opens"]["value"] == pytest.approx((2 + 4) / 3)
+    assert ips["ips", "clicks"]["value"] == pytest.approx(4 / 3)
+    assert (
+        ips["ips", "opens"]["lower"] <= ips["ips", "opens"]["value"] <= ips["ips", "opens"]["upper"]
+    )
+    assert ("dr", "opens") in ips and ("dr", "clicks") not in ips  # q̂ for opens only
+    assert result["logged_sends"] == 4 and result["logged_opens_per_user"] == pytest.approx(1)
+
+    never = SimpleNamespace(option_propensity=np.zeros(len(options)))
+    silent = planning.estimate_before_sending(DS, logged, day, options, never, users, set())
+    assert all(e["value"] == 0 for e in silent["estimates"] if e["estimator"] != "dr")
+    none = planning.estimate_before_sending(DS, logged.iloc[:0], day, options, never, users, set())
+    assert "skipped" in none
