@@ -78,29 +78,30 @@ def notification_planning():
         return tasks.plan_day(settings, triggering_asset_events, (params or {}).get("ds"))
 
     day = plan_day()
-    ds = '{{ ti.xcom_pull(task_ids="plan_day") }}'
+    plan_ds = '{{ ti.xcom_pull(task_ids="plan_day") }}'
     score_candidates = BashOperator(
         task_id="score_candidates",
         bash_command=shlex.join(
-            [str(settings.tfx_python), "-m", "tfx_pipelines.scoring", "--ds", ds]
+            [str(settings.tfx_python), "-m", "tfx_pipelines.scoring", "--ds", plan_ds]
         ),
         env=task_environment(settings),
         append_env=True,
         pool=WAREHOUSE_POOL,
     )
 
+    # The plan day is `plan_ds`: `ds` is the run's own context value (its logical date).
     @task(pool=WAREHOUSE_POOL)
-    def choose_sends(ds: str, run_id=None, params=None) -> dict:
-        return tasks.choose_sends(settings, ds, run_id, (params or {}).get("inject_fault"))
+    def choose_sends(plan_ds: str, run_id=None, params=None) -> dict:
+        return tasks.choose_sends(settings, plan_ds, run_id, (params or {}).get("inject_fault"))
 
     @task(pool=WAREHOUSE_POOL)
-    def gate_plan(ds: str, run_id=None) -> list[dict]:
-        return tasks.run_quality_layer(settings, "plan", ds, run_id)
+    def gate_plan(plan_ds: str, run_id=None) -> list[dict]:
+        return tasks.run_quality_layer(settings, "plan", plan_ds, run_id)
 
     @task(pool=WAREHOUSE_POOL, outlets=[plan])
-    def publish_plan(ds: str, run_id=None, outlet_events=None) -> int:
-        rows = tasks.publish_plan(settings, ds, run_id)
-        outlet_events[plan].extra = {"ds": ds, "rows": rows}
+    def publish_plan(plan_ds: str, run_id=None, outlet_events=None) -> int:
+        rows = tasks.publish_plan(settings, plan_ds, run_id)
+        outlet_events[plan].extra = {"ds": plan_ds, "rows": rows}
         return rows
 
     chosen = choose_sends(day)
