@@ -34,6 +34,7 @@ from expectations.suites import (
     layer_suites,
 )
 from notiflow import warehouse
+from notiflow.domain import RAW_SCHEMA
 from notiflow.settings import Settings
 
 __all__ = [
@@ -189,6 +190,22 @@ def _reference(
     ).fetchall()
     reference.daily_row_counts = [n for _, n in counts]
     reference.reference_days = len(counts)
+    same_policies, params = "", [ds, ds]
+    sends = f"{RAW_SCHEMA}.notifications"
+    if gated.by_policy and _exists(con, sends):
+        reference.policies = tuple(
+            p
+            for (p,) in con.execute(
+                f"select distinct policy from {sends} where ds = ?::date order by 1", [ds]
+            ).fetchall()
+        )
+    # Without logged sends of the day, the trailing rows of every policy are the reference.
+    if reference.policies:
+        same_policies = (
+            f" and notification_id in (select notification_id from {sends} "
+            "where list_contains(?, policy))"
+        )
+        params = [ds, ds, list(reference.policies)]
     if counts:
         for check in gated.distribution:
             column = check.column
@@ -196,8 +213,9 @@ def _reference(
                 f"""select avg({column}), coalesce(stddev_samp({column}), 0),
                         quantile_cont({column}, 0.1),
                         quantile_cont({column}, 0.5), quantile_cont({column}, 0.9)
-                    from {gated.table} where {window} and {column} is not null""",
-                [ds, ds],
+                    from {gated.table}
+                    where {window} and {column} is not null{same_policies}""",
+                params,
             ).fetchone()
             if row[0] is not None:
                 reference.stats[column] = ColumnStats(*(float(v) for v in row))

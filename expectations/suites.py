@@ -105,6 +105,9 @@ class Reference:
     reference_days: int = 0
     daily_row_counts: list[int] = dataclasses.field(default_factory=list)
     stats: dict[str, ColumnStats] = dataclasses.field(default_factory=dict)
+    # The sending policies of the day, when the distribution reference is restricted to
+    # them (GatedTable.by_policy).
+    policies: tuple[str, ...] = ()
     # (expectation type, column or None, reason): checks not built for lack of reference.
     skipped: list[tuple[str, str | None, str]] = dataclasses.field(default_factory=list)
 
@@ -126,6 +129,11 @@ class GatedTable:
     partitioned: bool = True  # validated on partition ds; else the whole table
     volume: bool = False  # row count against the trailing mean
     distribution: tuple[DistributionCheck, ...] = ()
+    # Rows are sends (a notification_id column): the distribution checks compare the day
+    # with the trailing rows of the same sending policies only. A new policy changes
+    # open and click rates by design (that is its point, and policy evaluation measures
+    # it); a shift under the same policy is what points at a broken pipeline.
+    by_policy: bool = False
     # SQL building the validated frame (one parameter: ds); default: the day's rows.
     frame_sql: str | None = None
 
@@ -807,11 +815,16 @@ def distribution_expectations(
                 "expect_column_mean_to_be_between",
                 "expect_column_median_to_be_between",
             ):
+                of_policies = (
+                    f" with sends of policy {', '.join(reference.policies)}"
+                    if reference.policies
+                    else ""
+                )
                 reference.skipped.append(
                     (
                         kind,
                         check.column,
-                        f"distribution check skipped: no reference days in the "
+                        f"distribution check skipped: no reference days{of_policies} in the "
                         f"{REFERENCE_DAYS} days before {reference.ds}",
                     )
                 )
@@ -924,6 +937,7 @@ SUITES: dict[str, GatedTable] = {
                 # Warning only: it grows through a world's first feature window.
                 DistributionCheck("user_sends_28d", floor=1.0),
             ),
+            by_policy=True,
         ),
         GatedTable(
             RANKING_EXAMPLES_SUITE,
@@ -931,6 +945,7 @@ SUITES: dict[str, GatedTable] = {
             FEATURES,
             ranking_examples_suite,
             distribution=(DistributionCheck("clicked_24h", floor=0.02, critical_when_far=True),),
+            by_policy=True,
         ),
         GatedTable(
             USER_FEATURES_SUITE,

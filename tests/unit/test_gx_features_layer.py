@@ -218,6 +218,44 @@ def test_a_far_shift_of_the_label_fails_the_gate(marts):
     assert "'trailing':" in message and "'reference_days': 7" in message
 
 
+def _log_policies(settings: Settings, policy_of_last_day: str) -> None:
+    """raw.notifications of the marts' sends: the logging policy, then on the last day
+    ``policy_of_last_day``."""
+    with warehouse.connect(settings) as con:
+        frames = [
+            pd.DataFrame(
+                {
+                    "notification_id": [f"{day:%Y%m%d}-{i:05d}" for i in range(ROWS)],
+                    "ds": pd.Timestamp(day),
+                    "policy": policy_of_last_day if day == LAST_DAY else "logging_heuristic",
+                }
+            )
+            for day in (START + dt.timedelta(days=d) for d in range(DAYS))
+        ]
+        con.register("_sends", pd.concat(frames))
+        con.execute("create schema if not exists raw")
+        con.execute("create or replace table raw.notifications as select * from _sends")
+
+
+def test_a_new_policys_label_shift_is_its_effect_not_a_broken_pipeline(marts):
+    """The distribution checks compare a day with the trailing sends of its own policies:
+    a plan that doubles the open rate on its first day is not stopped, the same shift
+    under the unchanged policy is."""
+    g = np.random.default_rng(12)
+    _replace(marts, "ml_engagement_examples", _examples(LAST_DAY, g, open_rate=0.5), LAST_DAY)
+    _log_policies(marts, "notiflow_volume_policy")
+    outcomes = run_gate(marts, "ml_engagement_examples", LAST_DAY.isoformat())  # no raise
+    skipped = _distribution(outcomes, "opened_24h")
+    assert skipped and all(o.skipped for o in skipped)
+    assert all(
+        "with sends of policy notiflow_volume_policy" in o.observed_value["skipped"]
+        for o in skipped
+    )
+    _log_policies(marts, "logging_heuristic")
+    with pytest.raises(DataQualityError, match="ml_engagement_examples.opened_24h"):
+        run_gate(marts, "ml_engagement_examples", LAST_DAY.isoformat())
+
+
 def test_features_layer_names_out_of_range_features_and_missing_marts(settings):
     g = np.random.default_rng(3)
     frame = _examples(START, g)
