@@ -109,7 +109,12 @@ def test_the_code_comes_from_the_installed_wheel_and_the_dags_parse(installed):
     assert "engagement" in found["pipelines"] and found["graph"][-1] == "Pusher"
     assert found["dbt_project_dir"] == str(REPO_ROOT / "dbt_project")
     assert found["import_errors"] == {}
-    assert set(found["dags"]) == {"daily_features", "engagement_training", "ranking_training"}
+    assert set(found["dags"]) == {
+        "daily_features",
+        "engagement_training",
+        "ranking_training",
+        "notification_planning",
+    }
     assert "Pusher" in found["dags"]["engagement_training"]
 
 
