@@ -14,7 +14,12 @@ Lands one day of notification activity and turns it into gated features:
 4. **gate_features** runs the feature marts' suites on the day. Only when every
    critical expectation passes does it update the mart Assets
    (`ml_engagement_examples` schedules `engagement_training`).
-5. **publish_dbt_docs** refreshes the dbt docs report.
+5. **evaluate_policy** measures the day the landing made mature (D - 1): realized
+   opens, clicks, unsubscribes and activity per user for the day's policy, its
+   exploration share and the randomized holdout, beside the off-policy estimate made
+   before it was sent (`notiflow/planning/evaluation.py`; the plan report shows it).
+   A day planned but not published says that it fell back to the logging policy.
+6. **publish_dbt_docs** refreshes the dbt docs report.
 
 Every check result lands in `quality.data_quality_results` and in the reports
 inside Airflow. Every task that touches the DuckDB warehouse holds the one-slot
@@ -35,10 +40,9 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 from notiflow import domain
 from notiflow.dbt import project_vars
 from notiflow.settings import get_settings
+from notiflow_airflow import tasks
 from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, dbt_paths, task_environment
 from notiflow_airflow.factories import asset
-from notiflow_airflow.tasks import run_quality_layer
-from notiflow_airflow.tasks import simulate_day as land_simulated_day
 
 settings = get_settings()
 dbt = dbt_paths(settings)
@@ -74,13 +78,13 @@ def daily_features():
     @task(pool=WAREHOUSE_POOL)
     def simulate_day(ds=None, run_id=None, params=None) -> dict[str, int]:
         params = params or {}
-        return land_simulated_day(
+        return tasks.simulate_day(
             settings, ds, params.get("inject_fault"), params.get("fault_severity", 0.2), run_id
         )
 
     @task(pool=WAREHOUSE_POOL)
     def gate_raw(ds=None, run_id=None) -> list[dict]:
-        return run_quality_layer(settings, "raw", ds, run_id)
+        return tasks.run_quality_layer(settings, "raw", ds, run_id)
 
     dbt_build = DbtTaskGroup(
         group_id="dbt",
@@ -116,10 +120,14 @@ def daily_features():
 
     @task(pool=WAREHOUSE_POOL, outlets=mart_assets)
     def gate_features(ds=None, run_id=None, outlet_events=None) -> list[dict]:
-        outcomes = run_quality_layer(settings, "features", ds, run_id)
+        outcomes = tasks.run_quality_layer(settings, "features", ds, run_id)
         for mart in mart_assets:
             outlet_events[mart].extra = {"ds": ds}
         return outcomes
+
+    @task(pool=WAREHOUSE_POOL)
+    def evaluate_policy(ds=None) -> dict:
+        return tasks.evaluate_policy(settings, ds)
 
     @task(pool=WAREHOUSE_POOL)
     def publish_dbt_docs() -> str:
@@ -127,7 +135,8 @@ def daily_features():
 
         return str(publish_docs(settings))
 
-    simulate_day() >> gate_raw() >> dbt_build >> gate_features() >> publish_dbt_docs()
+    gated = simulate_day() >> gate_raw() >> dbt_build >> gate_features()
+    gated >> [evaluate_policy(), publish_dbt_docs()]
 
 
 daily_features()

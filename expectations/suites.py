@@ -644,10 +644,11 @@ def send_options_suite(reference: Reference) -> ExpectationSuite:
 # --------------------------------------------------------------- plan layer
 
 # The plan of the day with the rules that need a join or an aggregate derived as
-# columns, named as the rule: opt-ins from raw.users, unsubscribes from the logged
+# columns, named as the rule: holdout and opt-ins from raw.users, unsubscribes from the logged
 # events, per user and channel send counts against DAILY_CAPS, items per notification.
 PLAN_DERIVED_COLUMNS = (
     "is_known_user",
+    "is_outside_holdout",
     "is_opted_in",
     "user_channel_sends",
     "is_within_daily_cap",
@@ -697,6 +698,7 @@ PLAN_FRAME_SQL = f"""
     select
         counted.* exclude (items_in_notification),
         users.user_id is not null as is_known_user,
+        not coalesce(users.notification_holdout, false) as is_outside_holdout,
         -- channels without an opt-in reach every known user
         case counted.channel {_OPT_IN_CASE}
             else users.user_id is not null
@@ -736,6 +738,11 @@ def notification_plan_suite(reference: Reference) -> ExpectationSuite:
         _between("position", "Positions start at 1 (top).", min_value=1),
         _boolean_rule(
             "is_known_user", "A plan row for a user not in raw.users cannot be delivered."
+        ),
+        _boolean_rule(
+            "is_outside_holdout",
+            "Users of the randomized notification holdout get nothing: one send to them "
+            "biases the measure of what notifications add (and the sender drops it).",
         ),
         _boolean_rule(
             "is_opted_in",

@@ -38,7 +38,10 @@ __all__ = [
 # after midnight lands in the next day's partition), and loading a day replaces
 # exactly that day's rows. `users` is a dimension, replaced whole.
 RAW_TABLES: dict[str, str] = {
-    # One row per user; opt-ins as given at signup (later unsubscribes are events).
+    # One row per user; opt-ins as given at signup (later unsubscribes are events);
+    # notification_holdout: the user's arm of the long-running notification holdout,
+    # drawn at random at signup: a held-out user gets no notification at all (the
+    # comparison that measures what notifications add).
     "users": """
         user_id varchar not null,
         signup_ts timestamp not null,
@@ -47,7 +50,8 @@ RAW_TABLES: dict[str, str] = {
         age_bucket varchar,
         tz_offset_hours integer,
         push_opt_in boolean,
-        email_opt_in boolean
+        email_opt_in boolean,
+        notification_holdout boolean not null
     """,
     # One row per pin, in the partition of the day it entered the catalog (the
     # catalog that existed before the first logged day lands on that first day).

@@ -8,11 +8,14 @@ parsing a DAG file stays cheap and these stay testable one by one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from notiflow import domain
 from notiflow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def simulate_day(
@@ -29,9 +32,11 @@ def simulate_day(
     from notiflow.simulator.plan import PlanContractError
 
     try:
-        return simulator.simulate(
+        landed = simulator.simulate(
             settings, dt.date.fromisoformat(ds), 1, fault=fault, severity=severity
         )
+        _warn_if_plan_unpublished(settings, ds)
+        return landed
     except SchemaContractError as exc:
         refused = ExpectationOutcome(
             suite="raw_load_contract",
@@ -48,6 +53,18 @@ def simulate_day(
         raise AirflowFailException(str(exc)) from exc
     except PlanContractError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def _warn_if_plan_unpublished(settings: Settings, ds: str) -> None:
+    from notiflow.planning.plan import PLAN_SUMMARY_FILE, STAGED_SUMMARY_FILE, planning_dir
+
+    folder = planning_dir(settings, dt.date.fromisoformat(ds))
+    if (folder / STAGED_SUMMARY_FILE).exists() and not (folder / PLAN_SUMMARY_FILE).exists():
+        log.warning(
+            "%s was planned but its plan was not published (the plan gate stopped it): the "
+            "logging policy sent the day",
+            ds,
+        )
 
 
 def run_quality_layer(
@@ -153,6 +170,23 @@ def plan_day(
             "day is not planned again (pass ds to force it)"
         )
     return day
+
+
+def evaluate_policy(settings: Settings, landed_ds: str) -> dict[str, Any]:
+    """Evaluates the day whose labels the landing of ``landed_ds`` made mature (see
+    :mod:`notiflow.planning.evaluation`); skipped, saying why, when there is none yet."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from notiflow.planning.evaluation import EvaluationError, evaluate_day
+
+    day = dt.date.fromisoformat(landed_ds) - dt.timedelta(days=domain.LABEL_MATURITY_DAYS)
+    try:
+        result = evaluate_day(settings, day)
+    except EvaluationError as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    if result["fallback"]:
+        log.warning("%s fell back to the logging policy: %s", day, result["fallback"])
+    return result
 
 
 def newest_raw_day(settings: Settings) -> str | None:

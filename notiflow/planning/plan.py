@@ -18,10 +18,10 @@ a rate by the one driver the platform can act on is what it can estimate.
 
 The plan goes to the staging table (:data:`notiflow.domain.PLAN_STAGING_TABLE`) only
 (:func:`stage_plan`): ``gate_plan`` checks it there, and :func:`publish_staged` copies a
-plan that passed to ``plans.notification_plan``, where the senders read it. The
-randomized holdout is the experiment's and is not told to the planner: a planned send to
-a held-out user is dropped by the sender and recorded (``raw.notification_plan_drops``),
-and from then on the planner leaves that user out (:func:`known_holdout`).
+plan that passed to ``plans.notification_plan``, where the senders read it. Users of
+the randomized notification holdout (``raw.users.notification_holdout``) get nothing:
+the planner leaves them out, the plan gate stops a plan that does not, and the sender
+would drop such a send (``raw.notification_plan_drops``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ POLICY_NAME = "notiflow_volume_policy"
 RANKED_PINS_FILE, SEND_OPTIONS_FILE = "ranked_pins.parquet", "send_options.parquet"
 # The summary of the day's staged plan; publishing copies it to the published summary.
 STAGED_SUMMARY_FILE, PLAN_SUMMARY_FILE = "staged.json", "plan.json"
+# Per user of the day's audience: whether the plan explored them (for the evaluation).
+ASSIGNMENT_FILE = "assignment.parquet"
 UNSUBSCRIBE_WINDOW_DAYS = 28
 # Sends on the channel in the 7 days before: counts above this share one rate.
 FATIGUE_BUCKET_CAP = 14
@@ -83,16 +85,28 @@ def read_scores(settings: Settings, ds: dt.date) -> tuple[pd.DataFrame, pd.DataF
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise PlanningError(f"no scores for {ds}: missing {missing} (did score_candidates run?)")
-    import duckdb  # parquet without pyarrow
+    ranked, options = (read_parquet(f) for f in files)
+    return ranked, options
 
-    con = duckdb.connect()
-    try:
-        ranked, options = (
-            con.execute("select * from read_parquet(?)", [str(f)]).fetchdf() for f in files
-        )
-        return ranked, options
-    finally:
-        con.close()
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A parquet file as a frame (through DuckDB: the orchestration environment has no
+    pyarrow)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.execute("select * from read_parquet(?)", [str(path)]).fetchdf()
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Writes ``frame`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    import duckdb
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute(f"copy frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' (format parquet)")
+    tmp.replace(path)
 
 
 def unsubscribe_rates(con, ds: dt.date) -> pd.DataFrame:
@@ -131,9 +145,11 @@ def unsubscribe_rates(con, ds: dt.date) -> pd.DataFrame:
 
 
 def read_audience(con, ds: dt.date) -> pd.DataFrame:
-    """Per user of the snapshot of ``ds``: tz, opt-ins, unsubscribes, sends in 7 days."""
+    """Per user of the snapshot of ``ds``: tz, holdout, opt-ins, unsubscribes, sends in 7
+    days."""
     flags = ", ".join(
-        [f"is_{c}_opted_in" for c in domain.OPT_IN_CHANNELS]
+        ["is_in_notification_holdout"]
+        + [f"is_{c}_opted_in" for c in domain.OPT_IN_CHANNELS]
         + [f"is_{c}_unsubscribed" for c in domain.CHANNELS]
         + [f"{c}_sends_7d" for c in domain.CHANNELS]
     )
@@ -164,17 +180,6 @@ def default_budget(con, ds: dt.date) -> int:
     return int(count)
 
 
-def known_holdout(con) -> set[str]:
-    """Users the sender refused a planned send for, as held out: the experiment does not
-    tell the planner who is in the holdout, but its drops do (so the budget is not spent
-    on them again)."""
-    rows = con.execute(
-        f"select distinct user_id from {domain.RAW_SCHEMA}.notification_plan_drops "
-        "where reason = 'holdout' and user_id is not null"
-    ).fetchall()
-    return {user_id for (user_id,) in rows}
-
-
 def choose_sends(
     ds: dt.date,
     ranked: pd.DataFrame,
@@ -182,10 +187,8 @@ def choose_sends(
     audience: pd.DataFrame,
     rates: pd.DataFrame,
     config: PolicyConfig,
-    holdout: set[str] = frozenset(),
 ) -> DayPlan:
-    """The plan of ``ds``: the policy's sends laid out as rows of the plan contract;
-    ``holdout``: the users known to be held out (they get nothing)."""
+    """The plan of ``ds``: the policy's sends laid out as rows of the plan contract."""
     users = pd.Index(audience["user_id"])
     user_idx = users.get_indexer(options["user_id"])
     if (user_idx < 0).any():
@@ -206,7 +209,7 @@ def choose_sends(
             p_open=options["p_open"].to_numpy(np.float64).clip(0, 1),
             p_unsubscribe=p_unsubscribe,
         ),
-        _audience(audience, holdout),
+        _audience(audience),
         config,
     )
     rows = _plan_rows(ds, volume, users, ranked, audience, config.seed)
@@ -250,7 +253,7 @@ def _lookup_rates(rates: pd.DataFrame, channel_idx: np.ndarray, sends_7d: np.nda
     return table[channel_idx, bucket]
 
 
-def _audience(audience: pd.DataFrame, holdout: set[str]) -> Audience:
+def _audience(audience: pd.DataFrame) -> Audience:
     n = len(audience)
     opted_in = np.ones((n, len(domain.CHANNELS)), dtype=bool)
     unsubscribed = np.zeros((n, len(domain.CHANNELS)), dtype=bool)
@@ -258,7 +261,7 @@ def _audience(audience: pd.DataFrame, holdout: set[str]) -> Audience:
         if channel in domain.OPT_IN_CHANNELS:
             opted_in[:, c] = audience[f"is_{channel}_opted_in"].fillna(False).to_numpy(bool)
         unsubscribed[:, c] = audience[f"is_{channel}_unsubscribed"].fillna(False).to_numpy(bool)
-    held_out = audience["user_id"].isin(holdout).to_numpy(bool)
+    held_out = audience["is_in_notification_holdout"].fillna(False).to_numpy(bool)
     return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=held_out)
 
 
@@ -322,8 +325,7 @@ def estimate_before_sending(
     logged_day: dt.date,
     options: pd.DataFrame,
     volume: VolumePlan,
-    users: pd.Index,
-    holdout: set[str],
+    audience: pd.DataFrame,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Off-policy estimates (IPS, SNIPS, DR for opens; IPS, SNIPS for clicks) of the
@@ -341,12 +343,18 @@ def estimate_before_sending(
         return {"skipped": f"no sends with mature labels on {logged_day}"}
     channels = pd.Index(domain.CHANNELS)
     hours = 24
+    # per eligible user: the holdout gets nothing under any policy
+    eligible = ~audience["is_in_notification_holdout"].fillna(False).to_numpy(bool)
+    users = pd.Index(audience.loc[eligible, "user_id"])
     option_user = users.get_indexer(options["user_id"])
+    if (option_user < 0).any():
+        raise PlanningError(
+            f"send options for users outside the eligible {ds} snapshot, "
+            f"e.g. {options.loc[option_user < 0, 'user_id'].iloc[0]!r}"
+        )
     option_key = channels.get_indexer(options["channel"]) * hours + options["local_hour"].to_numpy()
-    eligible = ~users.isin(holdout)
     user_idx = users.get_indexer(logged["user_id"])
     keep = user_idx >= 0
-    keep[keep] = eligible[user_idx[keep]]
     logged = logged[keep]
     user_idx = user_idx[keep]
     key = channels.get_indexer(logged["channel"]) * hours + logged["local_hour"].to_numpy()
@@ -380,13 +388,12 @@ def estimate_before_sending(
         n_users=len(users),
         seed=seed,
     )
-    n_eligible = int(eligible.sum())
+    n_eligible = len(users)
     return {
         "logged_day": logged_day.isoformat(),
         "logged_sends": len(logged),
-        "logged_opens_per_user": float(logged["opens"].sum()) / len(users),
-        "logged_clicks_per_user": float(logged["clicks"].sum()) / len(users),
-        "users": len(users),
+        "logged_opens_per_user": float(logged["opens"].sum()) / n_eligible,
+        "logged_clicks_per_user": float(logged["clicks"].sum()) / n_eligible,
         "eligible_users": n_eligible,
         **evaluation.to_dict(),
     }
@@ -418,7 +425,6 @@ def stage_plan(
         audience = read_audience(con, ds)
         rates = unsubscribe_rates(con, ds)
         budget = settings.plan_budget or default_budget(con, ds)
-        holdout = known_holdout(con)
         logged_day = ds - dt.timedelta(days=1 + domain.LABEL_MATURITY_DAYS)
         logged = logged_sends(con, logged_day)
     if audience.empty:
@@ -428,18 +434,21 @@ def stage_plan(
         exploration_share=settings.plan_exploration_share,
         seed=ds.toordinal(),  # reproducible, different every day
     )
-    plan = choose_sends(ds, ranked, options, audience, rates, config, holdout)
+    plan = choose_sends(ds, ranked, options, audience, rates, config)
     plan.summary["off_policy"] = estimate_before_sending(
-        ds, logged, logged_day, options, plan.volume, pd.Index(audience["user_id"]), holdout
+        ds, logged, logged_day, options, plan.volume, audience
     )
     if fault:
         plan = dataclasses.replace(plan, rows=plant_fault(plan.rows, fault))
     plan.summary.update(run_id=run_id, planted_fault=fault)
     with warehouse.connect(settings) as con:
         warehouse.write_plan(con, plan.rows, ds.isoformat(), table=domain.PLAN_STAGING_TABLE)
-    (planning_dir(settings, ds) / STAGED_SUMMARY_FILE).write_text(
-        json.dumps(plan.summary, indent=1)
+    folder = planning_dir(settings, ds)
+    write_parquet(
+        pd.DataFrame({"user_id": audience["user_id"], "is_exploration": plan.volume.exploring}),
+        folder / ASSIGNMENT_FILE,
     )
+    (folder / STAGED_SUMMARY_FILE).write_text(json.dumps(plan.summary, indent=1))
     return plan
 
 

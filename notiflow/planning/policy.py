@@ -221,7 +221,11 @@ class VolumePlan:
     sends_by_channel: Mapping[str, int]
     users_capped: Mapping[str, int]  # per channel: users sent exactly the cap
     eligible_users: int  # not held out, at least one option the policy may send
-    exploration_users: int
+    exploring: np.ndarray  # per user of the Audience: drawn into the explore branch
+
+    @property
+    def exploration_users(self) -> int:
+        return int(self.exploring.sum())
 
     @property
     def sends(self) -> int:
@@ -302,7 +306,7 @@ def plan_volume(options: Options, audience: Audience, config: PolicyConfig) -> V
         sends_by_channel=dict(zip(CHANNELS, sends_by_channel.tolist(), strict=True)),
         users_capped=dict(zip(CHANNELS, users_capped.tolist(), strict=True)),
         eligible_users=int(eligible.sum()),
-        exploration_users=int(explores.sum()),
+        exploring=explores,
     )
 
 

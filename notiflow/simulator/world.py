@@ -188,6 +188,7 @@ class World:
                     f"{channel}_opt_in": self.opted_in[:, CHANNELS.index(channel)]
                     for channel in domain.OPT_IN_CHANNELS
                 },
+                "notification_holdout": self.is_holdout,
             }
         )
 

@@ -113,6 +113,7 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     assert tasks["gate_features"]["outlets"] == sorted(marts)
     assert all(not task["outlets"] for t, task in tasks.items() if t != "gate_features")
     assert tasks["publish_dbt_docs"]["upstream"] == ["gate_features"]
+    assert tasks["evaluate_policy"]["upstream"] == ["gate_features"]  # the marts it reads
     # every task that touches DuckDB holds the one-slot warehouse pool
     for task_id, task in tasks.items():
         assert task["pool"] == "warehouse", task_id

@@ -76,11 +76,12 @@ def _unsubscribed(settings: Settings) -> set[tuple[str, str]]:
 
 
 def _valid_plan(settings: Settings) -> list[dict]:
-    """Each user at the channel's cap on every channel they opted in to and did not leave."""
+    """Each user outside the holdout at the channel's cap on every channel they opted in
+    to and did not leave."""
     users, pins = _users(settings)
     unsubscribed = _unsubscribed(settings)
     rows = []
-    for user in users.head(20).itertuples():
+    for user in users[~users.notification_holdout].head(20).itertuples():
         allowed = {
             "push": user.push_opt_in,
             "email": user.email_opt_in,
@@ -188,6 +189,20 @@ def test_plan_to_a_user_who_unsubscribed_from_the_channel_fails(world):
         "expect_column_values_to_be_in_set failed" in message
     )
     # they were sent on the channel, so opted in; one send is within any cap
+    assert message.count("[critical]") == 1, message
+
+
+def test_plan_to_a_user_of_the_notification_holdout_fails(world):
+    users, pins = _users(world)
+    held_out = users[users.notification_holdout].user_id.iloc[0]
+    _write(world, [*_valid_plan(world), _row(held_out, domain.IN_APP, 0, 1, pins[0])])
+    with pytest.raises(DataQualityError) as failure:
+        run_layer(world, "plan", PLAN_DAY.isoformat())
+    message = str(failure.value)
+    assert (
+        f"[critical] {STAGED}.is_outside_holdout (ds={PLAN_DAY}): "
+        "expect_column_values_to_be_in_set failed" in message
+    )
     assert message.count("[critical]") == 1, message
 
 

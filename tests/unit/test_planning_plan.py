@@ -46,6 +46,7 @@ def _audience(**overrides) -> pd.DataFrame:
         {
             "user_id": USERS,
             "tz_offset_hours": [0, 5, -8],
+            "is_in_notification_holdout": [False] * 3,
             "is_push_opted_in": [True, True, False],
             "is_email_opted_in": [True, False, True],
             **{f"is_{c}_unsubscribed": [False] * 3 for c in domain.CHANNELS},
@@ -76,7 +77,7 @@ RATES = pd.DataFrame(
 )
 
 
-def _plan(budget: int = 100, holdout=frozenset(), **audience) -> planning.DayPlan:
+def _plan(budget: int = 100, **audience) -> planning.DayPlan:
     return planning.choose_sends(
         DS,
         _ranked(),
@@ -84,7 +85,6 @@ def _plan(budget: int = 100, holdout=frozenset(), **audience) -> planning.DayPla
         _audience(**audience),
         RATES,
         PolicyConfig(budget=budget, exploration_share=0.0, seed=1),
-        holdout,
     )
 
 
@@ -151,8 +151,8 @@ def test_send_options_of_an_unknown_user_are_refused() -> None:
         )
 
 
-def test_users_the_sender_refused_as_held_out_get_nothing() -> None:
-    day = _plan(holdout={"u2"})
+def test_users_of_the_notification_holdout_get_nothing() -> None:
+    day = _plan(is_in_notification_holdout=[False, True, False])
     assert "u2" not in set(day.rows["user_id"]) and {"u1", "u3"} <= set(day.rows["user_id"])
 
 
@@ -166,7 +166,6 @@ def test_estimate_before_sending_weights_the_logged_sends_by_the_plans_propensit
     from types import SimpleNamespace
 
     options = _options()
-    users = pd.Index(USERS)
     logged = _logged(
         [
             ("u1", domain.EMAIL, 8, 0.5, 1, 0),  # opened
@@ -180,7 +179,7 @@ def test_estimate_before_sending_weights_the_logged_sends_by_the_plans_propensit
     sends_logged = key.isin(["u1email8", "u2push12", "u3in_app20"]).to_numpy()
     volume = SimpleNamespace(option_propensity=np.where(sends_logged, 1.0, 0.0))
     day = dt.date(2026, 3, 2)
-    result = planning.estimate_before_sending(DS, logged, day, options, volume, users, set())
+    result = planning.estimate_before_sending(DS, logged, day, options, volume, _audience())
     ips = {(e["estimator"], e["reward"]): e for e in result["estimates"]}
     # IPS opens: (1/0.5 + 1/0.25 + 0) / 3 users; clicks: (1/0.25) / 3
     assert ips["ips", "opens"]["value"] == pytest.approx((2 + 4) / 3)
@@ -192,7 +191,24 @@ def test_estimate_before_sending_weights_the_logged_sends_by_the_plans_propensit
     assert result["logged_sends"] == 4 and result["logged_opens_per_user"] == pytest.approx(1)
 
     never = SimpleNamespace(option_propensity=np.zeros(len(options)))
-    silent = planning.estimate_before_sending(DS, logged, day, options, never, users, set())
+    silent = planning.estimate_before_sending(DS, logged, day, options, never, _audience())
     assert all(e["value"] == 0 for e in silent["estimates"] if e["estimator"] != "dr")
-    none = planning.estimate_before_sending(DS, logged.iloc[:0], day, options, never, users, set())
+    none = planning.estimate_before_sending(DS, logged.iloc[:0], day, options, never, _audience())
     assert "skipped" in none
+
+
+def test_estimate_before_sending_is_per_user_outside_the_holdout() -> None:
+    from types import SimpleNamespace
+
+    options = _options()
+    options = options[options["user_id"] != "u3"]  # the holdout is not scored
+    logged = _logged([("u1", domain.EMAIL, 8, 0.5, 1, 0), ("u3", domain.EMAIL, 8, 0.5, 1, 0)])
+    key = options["user_id"] + options["channel"] + options["local_hour"].astype(str)
+    volume = SimpleNamespace(option_propensity=key.eq("u1email8").to_numpy(float))
+    held_out = _audience(is_in_notification_holdout=[False, False, True])
+    result = planning.estimate_before_sending(
+        DS, logged, dt.date(2026, 3, 2), options, volume, held_out
+    )
+    ips = {(e["estimator"], e["reward"]): e for e in result["estimates"]}
+    assert result["eligible_users"] == 2 and result["logged_sends"] == 1
+    assert ips["ips", "opens"]["value"] == pytest.approx((1 / 0.5) / 2)

@@ -1,5 +1,6 @@
 -- Candidates for tomorrow's notifications: built by the run landing day D for ds = D + 1,
--- from data up to the end of D. Eligible users (reachable on at least one channel) x
+-- from data up to the end of D. Eligible users (outside the notification holdout,
+-- reachable on at least one channel) x
 -- their top-N pins: the most popular pins of the user's top topics by 28-day affinity
 -- (users without affinity get the most popular pins overall), minus pins recently sent
 -- to the user or saved by them. Ranked by (affinity + prior) x ln(2 + popularity).
@@ -29,9 +30,12 @@ eligible_users as (
         not is_in_app_unsubscribed as is_in_app_eligible
     from user_features
     where
-        (is_push_opted_in and not is_push_unsubscribed)
-        or (is_email_opted_in and not is_email_unsubscribed)
-        or not is_in_app_unsubscribed
+        not is_in_notification_holdout
+        and (
+            (is_push_opted_in and not is_push_unsubscribed)
+            or (is_email_opted_in and not is_email_unsubscribed)
+            or not is_in_app_unsubscribed
+        )
 ),
 
 user_topics as (

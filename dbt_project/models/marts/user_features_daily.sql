@@ -72,6 +72,7 @@ features as (
         cast({{ days_between('users.signed_up_at', 'as_of_days.ds') }} as bigint) as tenure_days,
         coalesce(users.is_push_opted_in, false) as is_push_opted_in,
         coalesce(users.is_email_opted_in, false) as is_email_opted_in,
+        coalesce(users.is_in_notification_holdout, false) as is_in_notification_holdout,
         {%- for channel in channels %}
         coalesce(unsubscribed_{{ channel }}.first_unsubscribed_date < as_of_days.ds, false)
             as is_{{ channel }}_unsubscribed,
