@@ -212,7 +212,7 @@ def choose_sends(
         _audience(audience),
         config,
     )
-    rows = _plan_rows(ds, volume, users, ranked, audience, config.seed)
+    rows = plan_rows(ds, volume, users, ranked, audience, config.seed)
     summary = {
         "ds": ds.isoformat(),
         "policy": POLICY_NAME,
@@ -265,7 +265,7 @@ def _audience(audience: pd.DataFrame) -> Audience:
     return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=held_out)
 
 
-def _plan_rows(
+def plan_rows(
     ds: dt.date,
     volume: VolumePlan,
     users: pd.Index,
@@ -273,6 +273,9 @@ def _plan_rows(
     audience: pd.DataFrame,
     seed: int,
 ) -> pd.DataFrame:
+    """The plan contract's rows of the policy's sends: ``users`` and ``audience`` (its
+    ``tz_offset_hours``) are aligned with the policy's user index, ``ranked`` holds each
+    user's pins by ``pin_rank`` (1 = best)."""
     n = volume.sends
     channel = np.asarray(domain.CHANNELS, dtype=object)[volume.channel]
     user_id = users.to_numpy()[volume.user]

@@ -189,6 +189,40 @@ def respond(
     )
 
 
+def send_probabilities(
+    world: World,
+    catalog: Catalog,
+    state: UserState,
+    user_activity: np.ndarray,
+    sends_7d: np.ndarray,
+    day: dt.date,
+    user_idx: np.ndarray,
+    channel: np.ndarray,
+    local_hour: np.ndarray,
+    top_item: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P(open within the label window), P(unsubscribe)) of hypothetical sends of ``day``
+    (one per entry, carrying ``top_item`` on top), exactly as :func:`respond` would draw
+    them: what an oracle planner knows (``bench/closed_loop.py``)."""
+    u, c = user_idx, channel
+    p_open_if_delivered = sigmoid(
+        open_logit(
+            c, local_hour, world.peak_hour[u], world.hour_concentration[u], user_activity[u],
+            world.responsiveness[u], world.affinity(u, catalog.topic[top_item]),
+            catalog.quality_z(top_item), state.days_since_last_open(day)[u],
+            sends_7d[u].sum(axis=1),
+        )
+    )  # fmt: skip
+    delivery = _per_channel("delivery_rate")[c]
+    window = _truncated_exp_cdf(LABEL_WINDOW_H, _per_channel("mean_open_delay_h")[c])
+    p_unsubscribe = sigmoid(
+        _per_channel("unsubscribe_logit")[c]
+        + np.log(world.unsubscribe_propensity[u])
+        + UNSUBSCRIBE_FATIGUE_WEIGHT * sends_7d[u, c]
+    )
+    return delivery * p_open_if_delivered * window, delivery * p_unsubscribe
+
+
 def _events(
     sends: Sends,
     rows: np.ndarray,

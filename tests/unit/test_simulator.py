@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from notiflow import simulator
@@ -140,3 +141,42 @@ def test_bad_arguments_are_named(small_world_settings):
         simulator.simulate(small_world_settings, START, 2, fault="nulls", fault_day=START - DAY)
     with pytest.raises(ValueError, match="pins must be >= 24"):
         simulator.simulate(small_world_settings, START, 1, pins=10)
+
+
+def test_send_probabilities_of_a_days_sends_are_the_truth_stores(small_world_settings):
+    """The oracle planner's P(open within the label window) and P(unsubscribe) of a
+    hypothetical send are exactly what the world draws the same send with."""
+    import numpy as np
+
+    from notiflow.simulator.catalog import Catalog
+    from notiflow.simulator.response import send_probabilities
+    from notiflow.simulator.run import world_config
+    from notiflow.simulator.state import activity
+    from notiflow.simulator.truth import SCHEMA, TruthStore
+    from notiflow.simulator.world import CHANNELS, World
+
+    settings = small_world_settings
+    day = START + 2 * DAY
+    simulator.simulate(settings, START, 3)
+    config = world_config(settings)
+    with TruthStore.open(settings, read_only=True) as store:
+        world = World.create(config, store.world()[1])
+        state = store.state_at_end_of(day - DAY, world.n_users)
+        sends_7d = store.sends_before(day, world.n_users)
+        sends = store.con.execute(
+            f"""select s.user_id, s.channel, s.local_hour, i.pin_id, s.p_open_24h, s.p_unsubscribe
+                from {SCHEMA}.sends s join {SCHEMA}.items i
+                  on i.notification_id = s.notification_id and i.position = 1
+                where s.ds = ? order by s.notification_id""",
+            [day],
+        ).fetchdf()
+    assert len(sends) > 50
+    catalog = Catalog.as_of(config, world.first_day, day)
+    p_open, p_unsubscribe = send_probabilities(
+        world, catalog, state, activity(world, state.next_drift(world, day)), sends_7d, day,
+        pd.Index(world.user_id).get_indexer(sends["user_id"]),
+        pd.Index(CHANNELS).get_indexer(sends["channel"]),
+        sends["local_hour"].to_numpy(), catalog.index_of(sends["pin_id"].to_numpy()),
+    )  # fmt: skip
+    np.testing.assert_allclose(p_open, sends["p_open_24h"], rtol=1e-9)
+    np.testing.assert_allclose(p_unsubscribe, sends["p_unsubscribe"], rtol=1e-9)
