@@ -39,6 +39,7 @@ from notiflow.planning.plan import (
     STAGED_SUMMARY_FILE,
     planning_dir,
     read_parquet,
+    write_json,
 )
 from notiflow.settings import Settings
 
@@ -209,17 +210,5 @@ def evaluate_day(settings: Settings, ds: dt.date) -> dict[str, Any]:
         "estimate_before": compare_with_estimate(estimates, realized),
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{EVALUATION_FILE}.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(folder / EVALUATION_FILE)
+    write_json(folder / EVALUATION_FILE, result)
     return result
-
-
-def read_evaluations(settings: Settings) -> list[dict[str, Any]]:
-    """Every evaluated day, oldest first (for the report)."""
-    root = settings.planning_dir
-    if not root.exists():
-        return []
-    found = (_read_json(day / EVALUATION_FILE) for day in sorted(root.iterdir()) if day.is_dir())
-    return [evaluation for evaluation in found if evaluation is not None]

@@ -98,6 +98,14 @@ def read_parquet(path: Path) -> pd.DataFrame:
         return con.execute("select * from read_parquet(?)", [str(path)]).fetchdf()
 
 
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """Writes ``content`` to ``path`` whole or not at all (the report may be reading it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(content, indent=1))
+    tmp.replace(path)
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Writes ``frame`` to ``path`` whole or not at all (a temporary file, then a rename)."""
     import duckdb
@@ -451,7 +459,7 @@ def stage_plan(
         pd.DataFrame({"user_id": audience["user_id"], "is_exploration": plan.volume.exploring}),
         folder / ASSIGNMENT_FILE,
     )
-    (folder / STAGED_SUMMARY_FILE).write_text(json.dumps(plan.summary, indent=1))
+    write_json(folder / STAGED_SUMMARY_FILE, plan.summary)
     return plan
 
 
@@ -466,5 +474,5 @@ def publish_staged(settings: Settings, ds: dt.date) -> int:
     folder = planning_dir(settings, ds)
     summary = json.loads((folder / STAGED_SUMMARY_FILE).read_text())
     summary["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    (folder / PLAN_SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    write_json(folder / PLAN_SUMMARY_FILE, summary)
     return len(staged)

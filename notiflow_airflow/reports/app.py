@@ -1,4 +1,5 @@
-"""The reports web app: data-quality runs by layer and day, GX Data Docs, dbt docs, TFDV.
+"""The reports web app: data-quality runs by layer and day, the notification plans, GX Data
+Docs, dbt docs, TFDV.
 
 A FastAPI app that Airflow's API server mounts at ``/reports`` through the notiflow
 plugin (:mod:`notiflow_airflow.reports.plugin`), so the reports sit inside the Airflow UI and
@@ -22,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from notiflow.settings import Settings
-from notiflow_airflow.reports import results
+from notiflow_airflow.reports import plans, results
 from notiflow_airflow.reports.rewrite import rewrite_data_docs
 
 HERE = Path(__file__).resolve().parent
@@ -32,6 +33,7 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+TEMPLATES.filters.update(num=plans.format_number, pct=plans.format_percent)
 # Scripts inline and eval: GX pages and dbt docs need both; hosts: this origin only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
@@ -131,6 +133,52 @@ def _add_pages(router: APIRouter, settings: Settings) -> None:
         except results.WarehouseBusy as exc:
             return _busy("../", exc)
         return _page("run.html", root="../", run_id=run_id, rows=rows)
+
+    @router.get("/plans", response_class=HTMLResponse)
+    def plan_list() -> HTMLResponse:
+        """Every plan day, newest first; the plan gate's verdicts where the warehouse tells
+        them (a busy warehouse leaves them out rather than the page)."""
+        try:
+            layer_days = results.overview(settings).layer_days
+            gates, gates_busy = {ld.ds: ld.status for ld in layer_days if ld.layer == "plan"}, None
+        except results.WarehouseBusy as exc:
+            gates, gates_busy = {}, str(exc)
+        days = plans.read_days(settings, gates)
+        evaluated = [day for day in days if day.evaluation is not None]
+        return _page(
+            "plans.html",
+            root="",
+            days=days,
+            evaluated=evaluated,
+            gates_busy=gates_busy,
+            opens_chart=plans.opens_chart(days) if evaluated else None,
+            active_chart=plans.active_chart(days) if evaluated else None,
+            sends_chart=plans.sends_chart(days),
+        )
+
+    @router.get("/plans/{ds}", response_class=HTMLResponse)
+    def plan_day(ds: dt.date) -> HTMLResponse:
+        """One day's plan, its gate and, once its labels matured, what it did."""
+        try:
+            gate_run, gate_rows = results.layer_day(settings, ds, "plan")
+            gates_busy = None
+        except results.WarehouseBusy as exc:
+            gate_run, gate_rows, gates_busy = None, [], str(exc)
+        gate_failed = [r for r in gate_rows if not r.success and r.severity == "critical"]
+        gate = ("fail" if gate_failed else "pass") if gate_rows else None
+        day = plans.read_day(settings, ds, gate)
+        if day is None:
+            what, path = "Plan day", ds.isoformat()
+            return _page("missing.html", root="../", what=what, path=path, status_code=404)
+        return _page(
+            "plan_day.html",
+            root="../",
+            day=day,
+            gate_run=gate_run,
+            gate_failed=gate_failed,
+            gates_busy=gates_busy,
+            hour_chart=plans.hour_chart(day) if day.sends_by_hour else None,
+        )
 
     @router.get("/tfdv/", response_class=HTMLResponse)
     def tfdv_list() -> HTMLResponse:
