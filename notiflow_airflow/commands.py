@@ -132,6 +132,7 @@ def summary(settings: Settings) -> str:
             f"Airflow UI: {airflow_local.base_url(settings)}  "
             f"(user {airflow_local.ADMIN_USER}, password in "
             f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})",
+            f"Plan report: {airflow_local.base_url(settings)}/reports/plans",
             "Stop it with: make demo-stop",
         ]
     return "\n".join(lines)
@@ -169,7 +170,7 @@ def _off_policy_line(estimate: dict) -> str:
     )
     ess = min(e["ess"] for e in estimate["estimates"])
     return (
-        f"  off-policy opens per user on {estimate['logged_day']}'s logs: {shown} (effective "
+        f"  off-policy opens per eligible user on {estimate['logged_day']}'s logs: {shown} (effective "
         f"sample size {ess:,.0f} of {estimate['logged_sends']:,} sends); logged "
         f"{estimate['logged_opens_per_user']:.3f}"
     )

@@ -17,8 +17,10 @@ from expectations.results import latest_results
 from notiflow import registry, warehouse
 from notiflow.cli import seed_history
 from notiflow.pipelines import load_graph as load_pipeline_graph
+from notiflow.planning.evaluation import EVALUATION_FILE
 from notiflow.planning.plan import PLAN_SUMMARY_FILE, POLICY_NAME, planning_dir
 from notiflow.settings import Settings
+from notiflow.simulator.policy import POLICY_NAME as LOGGING_POLICY
 from notiflow_airflow import local as airflow_local
 from notiflow_airflow.common import task_environment
 from tfx_pipelines.ranking import configs as ranking_configs  # plain constants, no TFX
@@ -322,3 +324,15 @@ def test_the_next_day_sends_the_plan_and_records_what_it_dropped(env, planned):
     )
     # the planner leaves out the holdout and the users who cannot get a channel
     assert dropped.empty, dropped
+
+    # the landing made yesterday's labels mature: its policy is evaluated, by arm
+    assert _states(api, DAILY, run_id)["evaluate_policy"] == "success"
+    yesterday = today - dt.timedelta(days=1)
+    evaluated = json.loads((planning_dir(settings, yesterday) / EVALUATION_FILE).read_text())
+    assert evaluated["ds"] == str(yesterday) and evaluated["policy"] == LOGGING_POLICY
+    assert evaluated["fallback"] is None and not evaluated["planned"]
+    arms = evaluated["arms"]
+    assert set(arms) == {"policy", "holdout", "eligible"}
+    assert arms["holdout"]["users"] > 0 and arms["holdout"]["sends_per_user"] == 0
+    assert arms["eligible"]["users"] == arms["policy"]["users"]
+    assert arms["eligible"]["sends_per_user"] > 0
