@@ -168,13 +168,8 @@ def oracle_plan(settings, day: dt.date, budget: int):
     top_topics = np.argsort(-pull, axis=1)[:, : domain.EMAIL_DIGEST_ITEMS]
     top_pins = best_in_topic[top_topics]  # users × digest size, best first
 
-    channel_grid, hour_grid = np.meshgrid(np.arange(len(domain.CHANNELS)), np.arange(24))
-    channel_grid, hour_grid = channel_grid.ravel(), hour_grid.ravel()
-    allowed = np.array(
-        [h in domain.hours_outside(domain.QUIET_HOURS[domain.CHANNELS[c]])
-         for c, h in zip(channel_grid, hour_grid, strict=True)]
-    )  # fmt: skip
-    channel_grid, hour_grid = channel_grid[allowed], hour_grid[allowed]
+    policy = PolicyConfig(budget=budget, exploration_share=0.0, seed=day.toordinal())
+    channel_grid, hour_grid = np.nonzero(policy.allowed_hours())  # outside quiet hours
     user = np.repeat(users, len(channel_grid))
     channel = np.tile(channel_grid, n)
     hour = np.tile(hour_grid, n)
@@ -190,7 +185,7 @@ def oracle_plan(settings, day: dt.date, budget: int):
                 p_unsubscribe=p_unsubscribe),
         Audience(opted_in=world.opted_in, unsubscribed=state.unsubscribed,
                  holdout=world.is_holdout),
-        PolicyConfig(budget=budget, exploration_share=0.0, seed=day.toordinal()),
+        policy,
     )  # fmt: skip
     ranked = pd.DataFrame(
         {

@@ -369,6 +369,19 @@ def raw_notification_events_suite(reference: Reference) -> ExpectationSuite:
     return ExpectationSuite(name="raw_notification_events", expectations=expectations)
 
 
+def raw_experiment_assignments_suite(reference: Reference) -> ExpectationSuite:
+    """The experiment assignments, whole; optional (empty: nobody is held out)."""
+    expectations = [
+        _schema(contracts.RAW_TABLES["experiment_assignments"]),
+        _compound_key(["user_id", "experiment"], "the holdout flag of user_features_daily"),
+        *(
+            _not_null(column, f"An assignment without {column} cannot be told apart.")
+            for column in ("user_id", "experiment", "group_name", "assigned_ts")
+        ),
+    ]
+    return ExpectationSuite(name="raw_experiment_assignments", expectations=expectations)
+
+
 def raw_notification_plan_drops_suite(reference: Reference) -> ExpectationSuite:
     """Empty on days without a plan, so no row count or volume checks."""
     expectations = [
@@ -644,7 +657,8 @@ def send_options_suite(reference: Reference) -> ExpectationSuite:
 # --------------------------------------------------------------- plan layer
 
 # The plan of the day with the rules that need a join or an aggregate derived as
-# columns, named as the rule: holdout and opt-ins from raw.users, unsubscribes from the logged
+# columns, named as the rule: opt-ins from raw.users, the holdout from
+# raw.experiment_assignments, unsubscribes from the logged
 # events, per user and channel send counts against DAILY_CAPS, items per notification.
 PLAN_DERIVED_COLUMNS = (
     "is_known_user",
@@ -694,11 +708,15 @@ PLAN_FRAME_SQL = f"""
             on events.notification_id = notifications.notification_id
         where events.event_type = 'unsubscribe'
         group by notifications.user_id, notifications.channel
+    ),
+    held_out as (
+        select distinct user_id from {contracts.RAW_SCHEMA}.experiment_assignments
+        where experiment = '{domain.HOLDOUT_EXPERIMENT}' and group_name = '{domain.HOLDOUT_GROUP}'
     )
     select
         counted.* exclude (items_in_notification),
         users.user_id is not null as is_known_user,
-        not coalesce(users.notification_holdout, false) as is_outside_holdout,
+        held_out.user_id is null as is_outside_holdout,
         -- channels without an opt-in reach every known user
         case counted.channel {_OPT_IN_CASE}
             else users.user_id is not null
@@ -711,6 +729,7 @@ PLAN_FRAME_SQL = f"""
         {_OUTSIDE_QUIET_HOURS} as is_outside_quiet_hours
     from counted
     left join {contracts.RAW_SCHEMA}.users as users on counted.user_id = users.user_id
+    left join held_out on counted.user_id = held_out.user_id
     left join unsubscribed
         on counted.user_id = unsubscribed.user_id
         and counted.channel = unsubscribed.channel
@@ -926,6 +945,7 @@ SUITES: dict[str, GatedTable] = {
     gated.suite: gated
     for gated in (
         _raw("users", raw_users_suite, partitioned=False),
+        _raw("experiment_assignments", raw_experiment_assignments_suite, partitioned=False),
         _raw("pins", raw_pins_suite),
         _raw("engagement_events", raw_engagement_events_suite, volume=True),
         _raw("notifications", raw_notifications_suite, volume=True),

@@ -19,6 +19,7 @@ from typing import Any
 from notiflow.domain import PLAN_SCHEMA, PLAN_TABLE, RAW_SCHEMA, RESULTS_SCHEMA, RESULTS_TABLE
 
 __all__ = [
+    "DIMENSION_TABLES",
     "PLAN_COLUMNS",
     "PLAN_SCHEMA",
     "PLAN_TABLE",
@@ -36,12 +37,10 @@ __all__ = [
 # The raw layer's contract. Every table with a `ds` column is partitioned by it: `ds`
 # is the day the rows were logged (events: the UTC day of `event_ts`, so an open
 # after midnight lands in the next day's partition), and loading a day replaces
-# exactly that day's rows. `users` is a dimension, replaced whole.
+# exactly that day's rows. `users` and `experiment_assignments` are dimensions, replaced
+# whole (DIMENSION_TABLES).
 RAW_TABLES: dict[str, str] = {
-    # One row per user; opt-ins as given at signup (later unsubscribes are events);
-    # notification_holdout: the user's arm of the long-running notification holdout,
-    # drawn at random at signup: a held-out user gets no notification at all (the
-    # comparison that measures what notifications add).
+    # One row per user; opt-ins as given at signup (later unsubscribes are events).
     "users": """
         user_id varchar not null,
         signup_ts timestamp not null,
@@ -50,8 +49,18 @@ RAW_TABLES: dict[str, str] = {
         age_bucket varchar,
         tz_offset_hours integer,
         push_opt_in boolean,
-        email_opt_in boolean,
-        notification_holdout boolean not null
+        email_opt_in boolean
+    """,
+    # One row per user and experiment the user is assigned to, from the experimentation
+    # system; a dimension, replaced whole. The long-running notification holdout
+    # (experiment domain.HOLDOUT_EXPERIMENT) assigns users at random at signup to
+    # group_name domain.HOLDOUT_GROUP (gets no notification) or TREATMENT_GROUP. Optional:
+    # without rows, nobody is held out and evaluations have no holdout arm.
+    "experiment_assignments": """
+        user_id varchar not null,
+        experiment varchar not null,
+        group_name varchar not null,
+        assigned_ts timestamp not null
     """,
     # One row per pin, in the partition of the day it entered the catalog (the
     # catalog that existed before the first logged day lands on that first day).
@@ -185,3 +194,9 @@ def check_columns(target: str, columns_ddl: str, frame: Any, ds: str | None) -> 
             table=target,
             columns=[*missing, *unexpected],
         )
+
+
+# The raw tables without day partitions (no `ds`): replaced whole on every load.
+DIMENSION_TABLES: tuple[str, ...] = tuple(
+    table for table, columns in RAW_TABLES.items() if "ds" not in column_names(columns)
+)

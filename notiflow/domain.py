@@ -75,6 +75,11 @@ LABEL_MATURITY_DAYS = 1
 # Share of users randomized out of every notification (the holdout), unless the
 # settings say otherwise (`sim_holdout_share`).
 HOLDOUT_SHARE_DEFAULT = 0.05
+# The long-running notification holdout in raw.experiment_assignments: users of its
+# HOLDOUT_GROUP get no notification (the comparison that measures what notifications
+# add); the others are in TREATMENT_GROUP.
+HOLDOUT_EXPERIMENT = "notification_holdout"
+HOLDOUT_GROUP, TREATMENT_GROUP = "holdout", "treatment"
 
 # The data faults the simulator can drill (the `daily_features` DAG offers them); each
 # must be stopped by a named gate (README's fault matrix).
@@ -145,4 +150,6 @@ def dbt_vars() -> dict[str, Any]:
         # the list the ranking model ranks tomorrow's candidates for: an email digest
         "digest_channel": EMAIL,
         "digest_list_size": EMAIL_DIGEST_ITEMS,
+        "holdout_experiment": HOLDOUT_EXPERIMENT,
+        "holdout_group": HOLDOUT_GROUP,
     }

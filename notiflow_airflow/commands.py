@@ -170,7 +170,7 @@ def _off_policy_line(estimate: dict) -> str:
     )
     ess = min(e["ess"] for e in estimate["estimates"])
     return (
-        f"  off-policy opens per eligible user on {estimate['logged_day']}'s logs: {shown} (effective "
-        f"sample size {ess:,.0f} of {estimate['logged_sends']:,} sends); logged "
+        f"  off-policy opens per eligible user on {estimate['logged_day']}'s logs: {shown} "
+        f"(effective sample size {ess:,.0f} of {estimate['logged_sends']:,} sends); logged "
         f"{estimate['logged_opens_per_user']:.3f}"
     )

@@ -19,7 +19,7 @@ a rate by the one driver the platform can act on is what it can estimate.
 The plan goes to the staging table (:data:`notiflow.domain.PLAN_STAGING_TABLE`) only
 (:func:`stage_plan`): ``gate_plan`` checks it there, and :func:`publish_staged` copies a
 plan that passed to ``plans.notification_plan``, where the senders read it. Users of
-the randomized notification holdout (``raw.users.notification_holdout``) get nothing:
+the randomized notification holdout (``raw.experiment_assignments``) get nothing:
 the planner leaves them out, the plan gate stops a plan that does not, and the sender
 would drop such a send (``raw.notification_plan_drops``).
 """

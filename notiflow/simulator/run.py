@@ -88,8 +88,12 @@ def simulate(
     written: Counter[str] = Counter()
     with warehouse.connect(settings) as con, TruthStore.open(settings) as store:
         world, first = _resume(store, con, config, start, new_world=new_world)
-        warehouse.replace_tables(con, {"users": world.users_frame()})
-        written["users"] = world.n_users
+        dimensions = {
+            "users": world.users_frame(),
+            "experiment_assignments": world.assignments_frame(),
+        }
+        warehouse.replace_tables(con, dimensions)
+        written.update({table: len(frame) for table, frame in dimensions.items()})
         catalog = Catalog.as_of(config, world.first_day, first)
         state = (
             UserState.initial(world)

@@ -188,7 +188,20 @@ class World:
                     f"{channel}_opt_in": self.opted_in[:, CHANNELS.index(channel)]
                     for channel in domain.OPT_IN_CHANNELS
                 },
-                "notification_holdout": self.is_holdout,
+            }
+        )
+
+    def assignments_frame(self) -> pd.DataFrame:
+        """The raw ``experiment_assignments``: every user's group of the notification
+        holdout, assigned at signup."""
+        return pd.DataFrame(
+            {
+                "user_id": self.user_id,
+                "experiment": domain.HOLDOUT_EXPERIMENT,
+                "group_name": np.where(
+                    self.is_holdout, domain.HOLDOUT_GROUP, domain.TREATMENT_GROUP
+                ).astype(object),
+                "assigned_ts": self.signup_s.astype("datetime64[s]"),
             }
         )
 

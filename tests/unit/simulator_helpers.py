@@ -26,7 +26,7 @@ def raw_hashes(settings: Settings, where: str = "true") -> dict[str, str]:
                 con.execute(f"select * from raw.{table} where {where} order by all").fetchdf()
             )
             for table in contracts.RAW_TABLES
-            if table != "users" or where == "true"
+            if table not in contracts.DIMENSION_TABLES or where == "true"
         }
 
 

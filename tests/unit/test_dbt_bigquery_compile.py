@@ -11,7 +11,7 @@ from notiflow.settings import Settings
 pytestmark = pytest.mark.bigquery_compile
 
 MODELS = {
-    "staging": 7,
+    "staging": 8,
     "intermediate": 8,
     "marts": 6,
 }

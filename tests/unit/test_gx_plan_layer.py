@@ -38,7 +38,13 @@ def world(tmp_path_factory) -> Settings:
 
 def _users(settings: Settings) -> pd.DataFrame:
     with warehouse.connect(settings, read_only=True) as con:
-        users = con.execute("select * from raw.users order by user_id").fetchdf()
+        users = con.execute(
+            f"""select users.*, coalesce(a.group_name = '{domain.HOLDOUT_GROUP}', false)
+                    as is_held_out
+                from raw.users as users left join raw.experiment_assignments as a
+                  on a.user_id = users.user_id and a.experiment = '{domain.HOLDOUT_EXPERIMENT}'
+                order by user_id"""
+        ).fetchdf()
         pins = con.execute("select pin_id from raw.pins order by pin_id").fetchdf()
     return users, list(pins.pin_id)
 
@@ -81,7 +87,7 @@ def _valid_plan(settings: Settings) -> list[dict]:
     users, pins = _users(settings)
     unsubscribed = _unsubscribed(settings)
     rows = []
-    for user in users[~users.notification_holdout].head(20).itertuples():
+    for user in users[~users.is_held_out].head(20).itertuples():
         allowed = {
             "push": user.push_opt_in,
             "email": user.email_opt_in,
@@ -194,7 +200,7 @@ def test_plan_to_a_user_who_unsubscribed_from_the_channel_fails(world):
 
 def test_plan_to_a_user_of_the_notification_holdout_fails(world):
     users, pins = _users(world)
-    held_out = users[users.notification_holdout].user_id.iloc[0]
+    held_out = users[users.is_held_out].user_id.iloc[0]
     _write(world, [*_valid_plan(world), _row(held_out, domain.IN_APP, 0, 1, pins[0])])
     with pytest.raises(DataQualityError) as failure:
         run_layer(world, "plan", PLAN_DAY.isoformat())

@@ -25,6 +25,15 @@ unsubscribes as (
     select * from {{ ref('int_user_channel_unsubscribes') }}
 ),
 
+-- the users of the notification holdout's holdout group (they get no notification)
+held_out as (
+    select user_id, assigned_at
+    from {{ ref('stg_raw__experiment_assignments') }}
+    where
+        experiment = '{{ domain_var('holdout_experiment') }}'
+        and group_name = '{{ domain_var('holdout_group') }}'
+),
+
 -- each day's activity counts for the as-of days in the 28 days after it; days_back 1 is
 -- the day before the as-of day (the point-in-time cut-off)
 activity_by_as_of_day as (
@@ -72,7 +81,7 @@ features as (
         cast({{ days_between('users.signed_up_at', 'as_of_days.ds') }} as bigint) as tenure_days,
         coalesce(users.is_push_opted_in, false) as is_push_opted_in,
         coalesce(users.is_email_opted_in, false) as is_email_opted_in,
-        coalesce(users.is_in_notification_holdout, false) as is_in_notification_holdout,
+        held_out.user_id is not null as is_in_notification_holdout,
         {%- for channel in channels %}
         coalesce(unsubscribed_{{ channel }}.first_unsubscribed_date < as_of_days.ds, false)
             as is_{{ channel }}_unsubscribed,
@@ -102,6 +111,9 @@ features as (
     from users
     inner join as_of_days on cast(users.signed_up_at as date) <= as_of_days.ds
     left join windowed on users.user_id = windowed.user_id and as_of_days.ds = windowed.ds
+    -- assigned before the as-of day (point in time, like every feature)
+    left join held_out
+        on users.user_id = held_out.user_id and cast(held_out.assigned_at as date) < as_of_days.ds
     {%- for channel in channels %}
     left join unsubscribes as unsubscribed_{{ channel }}
         on users.user_id = unsubscribed_{{ channel }}.user_id

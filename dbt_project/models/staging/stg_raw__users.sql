@@ -13,8 +13,7 @@ renamed as (
         age_bucket,
         cast(tz_offset_hours as integer) as tz_offset_hours,
         push_opt_in as is_push_opted_in,
-        email_opt_in as is_email_opted_in,
-        notification_holdout as is_in_notification_holdout
+        email_opt_in as is_email_opted_in
     from source
 )
 
