@@ -623,6 +623,8 @@ SEND_OPTION_FEATURES = [
     "user_open_rate_28d",
     "channel_open_rate_28d",
     "topic_open_rate_28d",
+    "user_active_hour_cos_28d",
+    "user_active_hour_sin_28d",
     "days_since_last_open",
 ]
 SEND_OPTIONS_COLUMNS = ["ds", "user_id", "pin_id", *SEND_OPTION_FEATURES]

@@ -49,7 +49,8 @@
     {{- return([
         'platform', 'country', 'age_bucket', 'user_tenure_days',
         'user_events_1d', 'user_events_7d', 'user_events_28d', 'user_active_days_28d',
-        'days_since_last_active', 'user_sends_1d', 'user_sends_7d', 'user_opens_7d',
+        'days_since_last_active', 'user_active_hour_cos_28d', 'user_active_hour_sin_28d',
+        'user_sends_1d', 'user_sends_7d', 'user_opens_7d',
         'user_sends_28d', 'user_opens_28d', 'user_open_rate_28d', 'days_since_last_open',
         'channel_sends_1d', 'channel_sends_7d', 'channel_open_rate_28d',
         'pin_topic', 'user_topic_affinity_7d', 'user_topic_affinity_28d', 'topic_open_rate_28d',
@@ -98,6 +99,8 @@
         'user_events_28d': 'feature_users.organic_events_28d',
         'user_active_days_28d': 'feature_users.active_days_28d',
         'days_since_last_active': 'feature_users.days_since_last_active',
+        'user_active_hour_cos_28d': 'feature_users.active_hour_cos_28d',
+        'user_active_hour_sin_28d': 'feature_users.active_hour_sin_28d',
         'user_sends_1d': 'feature_users.notification_sends_1d',
         'user_sends_7d': 'feature_users.notification_sends_7d',
         'user_opens_7d': 'feature_users.notification_opens_7d',
@@ -195,4 +198,12 @@
         and {{ spine }}.{{ pin_id }} = feature_seen_pins.pin_id
         and {{ spine }}.ds = feature_seen_pins.ds
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The angle of a local hour on the 24-hour circle, at the middle of the hour (hour 0 is
+    0.5 / 24 of a turn): the engagement model's preprocessing puts the send hour on the
+    same circle (tfx_pipelines/engagement/features.py, hour_angle). -#}
+{% macro local_hour_angle(hour_expr) -%}
+    (2 * 3.141592653589793 * ({{ hour_expr }} + 0.5) / 24)
 {%- endmacro %}

@@ -45,14 +45,16 @@ create table if not exists {TABLE} (
     user_sends_7d bigint, user_opens_7d bigint, user_sends_28d bigint,
     user_opens_28d bigint, channel_sends_7d bigint,
     user_open_rate_28d double, channel_open_rate_28d double, topic_open_rate_28d double,
-    days_since_last_open double,
+    days_since_last_open double, user_active_hour_cos_28d double,
+    user_active_hour_sin_28d double,
     opened_24h bigint, clicked_24h bigint
 )
 """
 
 
 def synthetic_examples(days: list[datetime.date], rows_per_day: int, seed: int = 0) -> pd.DataFrame:
-    """Rows of the mart for ``days``; P(open) rises with push, evening hours, open rates."""
+    """Rows of the mart for ``days``; P(open) rises with push, evening hours, open rates
+    and a send hour near the user's active hours."""
     rng = np.random.default_rng(seed)
     frames = []
     for day in days:
@@ -68,6 +70,12 @@ def synthetic_examples(days: list[datetime.date], rows_per_day: int, seed: int =
         topic = rng.choice(TOPICS, n)
         topic_rate = rng.uniform(0.05, 0.35, n)
         days_since = np.minimum(rng.exponential(6, n), 29.0).round(1)
+        # each row's user is active around a peak hour, more or less regularly
+        peak_angle = 2 * np.pi * (rng.uniform(0, 24, n) + 0.5) / 24
+        regularity = rng.uniform(0.1, 0.9, n)
+        active_cos, active_sin = regularity * np.cos(peak_angle), regularity * np.sin(peak_angle)
+        send_angle = 2 * np.pi * (hour + 0.5) / 24
+        hour_match = np.cos(send_angle) * active_cos + np.sin(send_angle) * active_sin
         logit = (
             -1.6
             + np.select([channel == "push", channel == "email"], [0.9, -0.6], 0.0)
@@ -76,6 +84,7 @@ def synthetic_examples(days: list[datetime.date], rows_per_day: int, seed: int =
             + 4.0 * (user_rate - 0.28)
             + 2.0 * (topic_rate - 0.2)
             - 0.05 * days_since
+            + 1.5 * hour_match
         )
         opened = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
         ids = [f"{day:%Y%m%d}-{i:05d}" for i in range(n)]
@@ -105,6 +114,8 @@ def synthetic_examples(days: list[datetime.date], rows_per_day: int, seed: int =
                     "channel_open_rate_28d": channel_rate,
                     "topic_open_rate_28d": topic_rate,
                     "days_since_last_open": days_since,
+                    "user_active_hour_cos_28d": active_cos,
+                    "user_active_hour_sin_28d": active_sin,
                     "opened_24h": opened,
                     "clicked_24h": opened * (rng.uniform(size=n) < 0.3),
                 }

@@ -118,7 +118,9 @@ def test_feature_lists_are_consistent() -> None:
 
 def test_preprocessing_outputs_match_feature_helpers(transformed: dict) -> None:
     spec = transformed["output"].transformed_feature_spec()
-    expected = {features.transformed_name(k) for k in features.FEATURE_KEYS}
+    expected = {
+        features.transformed_name(k) for k in features.FEATURE_KEYS + features.DERIVED_FEATURE_KEYS
+    }
     expected |= {features.bucket_name(k) for k in features.BUCKET_FEATURE_SIZES}
     expected.add(features.transformed_label_key())
     assert set(spec) == expected
@@ -142,6 +144,14 @@ def test_preprocessing_values(transformed: dict) -> None:
         idx = out[features.transformed_name(key)]
         size = transformed["output"].vocabulary_size_by_name(features.vocabulary_name(key))
         assert idx.min() >= 0 and idx.max() < size  # every training value is in-vocabulary
+    # the send hour's match with the user's active hours: cos of the angle between them,
+    # scaled by how regular the user is
+    angle = 2 * np.pi * (np.array([r["local_send_hour"][0] for r in raw]) + 0.5) / 24
+    active = {p: np.array([r[f"user_active_hour_{p}_28d"][0] for r in raw]) for p in ("cos", "sin")}
+    match = out[features.transformed_name(features.SEND_HOUR_MATCH_KEY)].ravel()
+    np.testing.assert_allclose(
+        match, np.cos(angle) * active["cos"] + np.sin(angle) * active["sin"], atol=1e-5
+    )
     hours = np.array([row["local_send_hour"][0] for row in raw]).reshape(-1, 1)
     np.testing.assert_array_equal(out[features.bucket_name("local_send_hour")], hours)
     labels = np.array([row[features.LABEL_KEY][0] for row in raw]).reshape(-1, 1)

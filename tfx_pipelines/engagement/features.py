@@ -7,6 +7,8 @@ never changes the model by accident.
 
 from __future__ import annotations
 
+import math
+
 # Categorical string features: Transform builds a vocabulary for each.
 CATEGORICAL_FEATURE_KEYS: tuple[str, ...] = ("channel", "platform", "country", "pin_topic")
 
@@ -28,7 +30,17 @@ FLOAT_FEATURE_KEYS: tuple[str, ...] = (
     "channel_open_rate_28d",
     "topic_open_rate_28d",
     "days_since_last_open",
+    "user_active_hour_cos_28d",
+    "user_active_hour_sin_28d",
 )
+
+# Computed by Transform from the raw features above (so serving computes it the same way):
+# how well the send hour matches the user's active hours, the mean over the user's 28
+# days of organic events of cos(angle(event hour) - angle(send hour)), in [-1, 1] (0
+# for a user without events). Opening depends on the hour relative to each user's own
+# active hours, which no single feature says.
+SEND_HOUR_MATCH_KEY = "send_hour_match"
+DERIVED_FEATURE_KEYS: tuple[str, ...] = (SEND_HOUR_MATCH_KEY,)
 
 # Cyclical integer features that are also fed one-hot to the wide part, because the
 # open rate by send hour is not monotonic (a z-score alone cannot express "evenings").
@@ -49,6 +61,13 @@ OOV_BUCKETS = 1
 
 # Name of the serving signature output (probability of an open within 24h).
 PREDICTION_KEY = "probabilities"
+
+
+def hour_angle(hour):
+    """The angle of a local hour on the 24-hour circle, at the middle of the hour: the
+    dbt macro ``local_hour_angle`` (dbt_project/macros/features.sql), which puts the
+    user's events on the same circle. Works on numbers and tensors."""
+    return 2 * math.pi * (hour + 0.5) / 24
 
 
 def transformed_name(key: str) -> str:

@@ -64,7 +64,7 @@ def build_keras_model(tf_transform_output: tft.TFTransformOutput) -> tf_keras.Mo
         name = features.bucket_name(key)
         inputs[name] = tf_keras.Input(shape=(1,), name=name, dtype=tf.int64)
         wide.append(tf_keras.layers.CategoryEncoding(size, output_mode="one_hot")(inputs[name]))
-    for key in features.NUMERIC_FEATURE_KEYS:
+    for key in features.NUMERIC_FEATURE_KEYS + features.DERIVED_FEATURE_KEYS:
         name = features.transformed_name(key)
         inputs[name] = tf_keras.Input(shape=(1,), name=name, dtype=tf.float32)
         wide.append(inputs[name])

@@ -26,7 +26,8 @@ def _dense(x: tf.Tensor | tf.SparseTensor, default: str | int | float) -> tf.Ten
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """z-scores numerics, builds a vocabulary per categorical, passes the label through."""
+    """z-scores numerics, builds a vocabulary per categorical, derives the send hour's match
+    with the user's active hours, passes the label through."""
     outputs: dict[str, tf.Tensor] = {}
     for key in features.CATEGORICAL_FEATURE_KEYS:
         outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
@@ -37,6 +38,10 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     for key in features.NUMERIC_FEATURE_KEYS:
         value = tf.cast(_dense(inputs[key], 0), tf.float32)
         outputs[features.transformed_name(key)] = tft.scale_to_z_score(value)
+    angle = features.hour_angle(tf.cast(_dense(inputs["local_send_hour"], 0), tf.float32))
+    outputs[features.transformed_name(features.SEND_HOUR_MATCH_KEY)] = tf.cos(angle) * tf.cast(
+        _dense(inputs["user_active_hour_cos_28d"], 0), tf.float32
+    ) + tf.sin(angle) * tf.cast(_dense(inputs["user_active_hour_sin_28d"], 0), tf.float32)
     for key, size in features.BUCKET_FEATURE_SIZES.items():
         # Clipped so an out-of-range hour at serving time cannot index past the one-hot.
         value = tf.cast(_dense(inputs[key], 0), tf.int64)

@@ -1,5 +1,7 @@
--- Per user and UTC day: organic activity, and notifications received, opened (inside the
--- attribution window, dated by when the open happened) and unsubscribed from, per channel.
+-- Per user and UTC day: organic activity (with the sums of its local hours on the 24-hour
+-- circle: their mean direction is when the user is active, their length how regularly),
+-- and notifications received, opened (inside the attribution window, dated by when the
+-- open happened) and unsubscribed from, per channel.
 -- A day's row is final once that day landed, so a daily run builds only the landed day.
 {%- set channels = domain_var('channels') %}
 with
@@ -12,7 +14,9 @@ organic as (
         sum(case when event_type = 'impression' then 1 else 0 end) as impression_count,
         sum(case when event_type = 'closeup' then 1 else 0 end) as closeup_count,
         sum(case when event_type = 'click' then 1 else 0 end) as click_count,
-        sum(case when event_type = 'save' then 1 else 0 end) as save_count
+        sum(case when event_type = 'save' then 1 else 0 end) as save_count,
+        sum(cos({{ local_hour_angle('extract(hour from event_local_at)') }})) as organic_hour_cos_sum,
+        sum(sin({{ local_hour_angle('extract(hour from event_local_at)') }})) as organic_hour_sin_sum
     from {{ ref('stg_raw__engagement_events') }}
     where {{ in_build_window('ds') }}
     group by user_id, ds
@@ -83,6 +87,8 @@ daily as (
         coalesce(organic.closeup_count, 0) as closeup_count,
         coalesce(organic.click_count, 0) as click_count,
         coalesce(organic.save_count, 0) as save_count,
+        cast(coalesce(organic.organic_hour_cos_sum, 0) as {{ double_type() }}) as organic_hour_cos_sum,
+        cast(coalesce(organic.organic_hour_sin_sum, 0) as {{ double_type() }}) as organic_hour_sin_sum,
         {%- for channel in channels %}
         coalesce(sends.{{ channel }}_sends, 0) as {{ channel }}_sends,
         coalesce(opens.{{ channel }}_opens, 0) as {{ channel }}_opens,

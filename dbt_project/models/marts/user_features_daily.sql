@@ -53,6 +53,8 @@ windowed as (
         sum(case when days_back <= 7 then organic_event_count else 0 end) as organic_events_7d,
         sum(organic_event_count) as organic_events_28d,
         count(case when organic_event_count > 0 then 1 end) as active_days_28d,
+        sum(organic_hour_cos_sum) as organic_hour_cos_28d,
+        sum(organic_hour_sin_sum) as organic_hour_sin_28d,
         min(case when organic_event_count > 0 then days_back end) as days_since_last_active,
         {%- for channel in channels %}
         sum(case when days_back <= 1 then {{ channel }}_sends else 0 end) as {{ channel }}_sends_1d,
@@ -90,6 +92,12 @@ features as (
         cast(coalesce(windowed.organic_events_7d, 0) as bigint) as organic_events_7d,
         cast(coalesce(windowed.organic_events_28d, 0) as bigint) as organic_events_28d,
         cast(coalesce(windowed.active_days_28d, 0) as bigint) as active_days_28d,
+        -- the mean of the 28 days' organic events on the hour circle (0 without events)
+        {%- for part in ['cos', 'sin'] %}
+        cast(case when windowed.organic_events_28d > 0
+            then windowed.organic_hour_{{ part }}_28d / windowed.organic_events_28d else 0 end
+            as {{ double_type() }}) as active_hour_{{ part }}_28d,
+        {%- endfor %}
         cast(coalesce(windowed.days_since_last_active, {{ cap }}) as bigint) as days_since_last_active,
         {%- for channel in channels %}
         cast(coalesce(windowed.{{ channel }}_sends_1d, 0) as bigint) as {{ channel }}_sends_1d,
