@@ -1,6 +1,6 @@
 """The `notiflow` command line.
 
-The core's commands (simulate, dbt) are defined here; other packages add theirs
+The core's commands (simulate, load, dbt) are defined here; other packages add theirs
 through the ``notiflow.commands`` entry points (a function that takes the
 subparsers), so the core imports none of them: ``notiflow_airflow.commands`` adds
 ``airflow``, ``demo`` and ``summary`` where the orchestration environment is installed.
@@ -51,9 +51,38 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             fault_day=args.inject_day,
             severity=args.severity,
             new_world=args.new_world,
+            to_landing=args.to_landing,
             progress=lambda day, n: (bar.set_postfix(day=str(day), sends=n), bar.update()),
         )
-    print(json.dumps({"warehouse": str(settings.warehouse_path), "rows_written": written}))
+    where = (
+        {"landing": str(args.to_landing)}
+        if args.to_landing is not None
+        else {"warehouse": str(settings.warehouse_path)}
+    )
+    print(json.dumps({**where, "rows_written": written}))
+    return 0
+
+
+def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from notiflow import landing
+
+    start, days = (args.ds, 1) if args.ds is not None else (args.start, args.days)
+    if start is None:
+        args.parser.error("--ds or --start is required")
+    if args.ds is not None and args.days != 1:
+        args.parser.error("--days goes with --start, not --ds")
+    root = args.landing or settings.landing_dir
+
+    def progress(day: dt.date, rows: dict[str, int]) -> None:
+        counts = ", ".join(f"{table}={n}" for table, n in rows.items())
+        print(f"loaded {day}: {counts}", file=sys.stderr, flush=True)
+
+    loaded = landing.load_days(settings, start, days, landing_dir=root, progress=progress)
+    print(
+        json.dumps(
+            {"landing": str(root), "warehouse": str(settings.warehouse_path), "rows_loaded": loaded}
+        )
+    )
     return 0
 
 
@@ -125,9 +154,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow replacing the warehouse's world (other seed or sizes, or an earlier start)",
     )
+    simulate.add_argument(
+        "--to-landing",
+        type=Path,
+        metavar="DIR",
+        help="write the days as landing files under DIR (for `notiflow load`), not the warehouse",
+    )
     simulate.add_argument("--json", action="store_true", help="report: print the figures as JSON")
     simulate.add_argument("--out", type=Path, help="report: where to write the HTML page")
     simulate.set_defaults(func=cmd_simulate, parser=simulate)
+
+    load = sub.add_parser(
+        "load",
+        help="load days of a team's own logs from a landing folder into the raw layer",
+        description="Load days from a landing folder (<table>/ds=YYYY-MM-DD/*.parquet|csv, "
+        "dimension tables <table>/*.parquet|csv) into the warehouse's raw layer; a day whose "
+        "files break the layout or the contract is refused whole.",
+    )
+    load.add_argument(
+        "--landing", type=Path, metavar="DIR", help="the landing folder (default: landing_dir)"
+    )
+    day = load.add_mutually_exclusive_group()
+    day.add_argument("--ds", type=_date, help="the day to load")
+    day.add_argument("--start", type=_date, help="the first day of a backfill")
+    load.add_argument("--days", type=int, default=1, help="with --start: how many days")
+    load.set_defaults(func=cmd_load, parser=load)
 
     dbt = sub.add_parser("dbt", help="run dbt on the project with notiflow's settings")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)

@@ -24,6 +24,11 @@ from notiflow.domain import HOLDOUT_SHARE_DEFAULT
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "NOTIFLOW_"
 WAREHOUSE_TARGETS = ("duckdb", "bigquery")
+# Where the raw layer's days come from: the simulator, or a team's own logs in the
+# landing folder (notiflow.landing).
+SOURCES = ("simulator", "landing")
+# Settings that take one of a few values.
+_CHOICES = {"warehouse_target": WAREHOUSE_TARGETS, "source": SOURCES}
 # Paths that resolve against project_dir (the others resolve against home).
 _PROJECT_PATHS = ("home", "venvs_dir", "dbt_project_dir", "dags_dir")
 # Defaults that are domain facts (notiflow.domain), not deployment choices.
@@ -40,6 +45,8 @@ class Settings:
     home: Path
     warehouse_target: str
     warehouse_path: Path
+    source: str
+    landing_dir: Path
     airflow_home: Path
     pipeline_root: Path
     metadata_path: Path
@@ -95,11 +102,11 @@ class Settings:
                 values[name] = _convert(float, name, value)
             else:
                 values[name] = str(value)
-        if values["warehouse_target"] not in WAREHOUSE_TARGETS:
-            raise SettingsError(
-                f"{ENV_PREFIX}WAREHOUSE_TARGET={values['warehouse_target']!r}: "
-                f"expected one of {WAREHOUSE_TARGETS}"
-            )
+        for name, choices in _CHOICES.items():
+            if values[name] not in choices:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}={values[name]!r}: expected one of {choices}"
+                )
         return cls(**values)
 
     # Executables of the other environments (created by `make setup`).

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from notiflow.contracts import (
+    DIMENSION_TABLES,
     PLAN_COLUMNS,
     PLAN_SCHEMA,
     PLAN_TABLE,
@@ -104,8 +105,9 @@ def replace_tables(
 ) -> None:
     """Write several raw tables in one transaction.
 
-    With ``ds`` the rows of that day are replaced (partitioned tables); without it
-    the whole table is replaced (dimension tables). Frames are pandas data frames
+    With ``ds`` the rows of that day are replaced in the partitioned tables; the
+    dimension tables (:data:`DIMENSION_TABLES`) and every table without ``ds`` are
+    replaced whole. Frames are pandas data frames
     whose columns are exactly those of :data:`RAW_TABLES`; any other set of columns
     (a renamed or missing column) is refused before anything is written, with a
     :class:`SchemaContractError` naming the table and the columns.
@@ -115,7 +117,8 @@ def replace_tables(
             raise KeyError(f"unknown raw table {table!r}; expected one of {sorted(RAW_TABLES)}")
         check_columns(f"{RAW_SCHEMA}.{table}", RAW_TABLES[table], frame, ds)
     ensure_raw_schema(con)
-    _replace(con, {f"{RAW_SCHEMA}.{table}": frame for table, frame in frames.items()}, ds)
+    whole = {f"{RAW_SCHEMA}.{table}" for table in frames if table in DIMENSION_TABLES}
+    _replace(con, {f"{RAW_SCHEMA}.{table}": frame for table, frame in frames.items()}, ds, whole)
 
 
 def write_plan(con: duckdb.DuckDBPyConnection, plan: Any, ds: str, table: str = PLAN_TABLE) -> None:
@@ -156,11 +159,16 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     }
 
 
-def _replace(con: duckdb.DuckDBPyConnection, frames: dict[str, Any], ds: str | None) -> None:
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, Any],
+    ds: str | None,
+    whole: set[str] = frozenset(),
+) -> None:
     con.execute("begin transaction")
     try:
         for target, frame in frames.items():
-            if ds is None:
+            if ds is None or target in whole:
                 con.execute(f"delete from {target}")
             else:
                 con.execute(f"delete from {target} where ds = ?::date", [ds])

@@ -13,18 +13,25 @@ state at the end of D-1 (or D to be the world's first day):
 * a different configuration (seed, users, pins, holdout, exploration) or a day
   before the world's first starts a new world on that day: the truth store and
   the raw layer are emptied first, since the old days belong to another world.
+
+With ``to_landing`` the days' raw tables are written as landing files instead
+(:func:`notiflow.landing.write_tables`), for ``notiflow.landing`` to load, as a
+team's loggers would: the simulator then only reads the warehouse (the day's plan),
+except that a new world still empties its raw layer. The truth store is kept either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 
-from notiflow import warehouse
+from notiflow import landing, warehouse
 from notiflow.settings import Settings
 from notiflow.simulator.catalog import Catalog, pins_added_on
 from notiflow.simulator.day import DayInputs, simulate_day
@@ -66,6 +73,7 @@ def simulate(
     severity: float = 0.2,
     progress: Callable[[dt.date, int], None] | None = None,
     new_world: bool = False,
+    to_landing: Path | None = None,
 ) -> dict[str, int]:
     """Simulate ``days`` days from ``start`` into the warehouse; returns rows written per table.
 
@@ -73,6 +81,8 @@ def simulate(
     ``severity`` share of rows. ``progress(day, sends)`` is called after each day.
     A different world (seed, sizes, shares) or a start before the world's first day
     replaces the whole raw layer and truth store, so it needs ``new_world=True``.
+    With ``to_landing`` (a folder) the raw tables go there as landing files, not to the
+    warehouse.
     """
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
@@ -87,12 +97,17 @@ def simulate(
 
     written: Counter[str] = Counter()
     with warehouse.connect(settings) as con, TruthStore.open(settings) as store:
+        write_raw = (
+            functools.partial(warehouse.replace_tables, con)
+            if to_landing is None
+            else functools.partial(landing.write_tables, Path(to_landing))
+        )
         world, first = _resume(store, con, config, start, new_world=new_world)
         dimensions = {
             "users": world.users_frame(),
             "experiment_assignments": world.assignments_frame(),
         }
-        warehouse.replace_tables(con, dimensions)
+        write_raw(dimensions)
         written.update({table: len(frame) for table, frame in dimensions.items()})
         catalog = Catalog.as_of(config, world.first_day, first)
         state = (
@@ -116,7 +131,7 @@ def simulate(
             raw = result.raw
             if fault is not None and day >= start and fault_day in (None, day):
                 raw = inject(fault, raw, rng(config.seed, Stream.FAULTS, day), severity)
-            warehouse.replace_tables(con, raw, ds=day.isoformat())
+            write_raw(raw, ds=day.isoformat())
             store.write_day(day, result.truth)
             state = result.state
             written.update({table: len(frame) for table, frame in raw.items()})
