@@ -3,9 +3,11 @@
 
 Lands one day of notification activity and turns it into gated features:
 
-1. **simulate_day** writes day `ds` into the raw layer (the simulator stands in
-   for the loggers; the `inject_fault` parameter drills a data fault). Rows that
-   break a raw table's contract (e.g. a renamed column) are refused whole.
+1. **land_day** writes day `ds` into the raw layer from the `source` setting: the
+   simulator (standing in for the loggers and senders; the `inject_fault` parameter
+   drills a data fault), or the day's files in the landing folder (a team's own logs,
+   `notiflow/landing.py`). Rows that break a raw table's contract (e.g. a renamed
+   column) are refused whole, naming the file or table and the column.
 2. **gate_raw** runs the raw layer's Great Expectations suites on the day (schema,
    keys, enums, timestamps inside the day, ranges, volume against the trailing
    week). A critical failure stops the run before dbt touches anything.
@@ -76,9 +78,9 @@ mart_assets = [asset(settings, name) for name in domain.FEATURE_MARTS]
 )
 def daily_features():
     @task(pool=WAREHOUSE_POOL)
-    def simulate_day(ds=None, run_id=None, params=None) -> dict[str, int]:
+    def land_day(ds=None, run_id=None, params=None) -> dict[str, int]:
         params = params or {}
-        return tasks.simulate_day(
+        return tasks.land_day(
             settings, ds, params.get("inject_fault"), params.get("fault_severity", 0.2), run_id
         )
 
@@ -135,7 +137,7 @@ def daily_features():
 
         return str(publish_docs(settings))
 
-    gated = simulate_day() >> gate_raw() >> dbt_build >> gate_features()
+    gated = land_day() >> gate_raw() >> dbt_build >> gate_features()
     gated >> [evaluate_policy(), publish_dbt_docs()]
 
 

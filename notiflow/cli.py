@@ -120,8 +120,14 @@ def seed_history(settings: Settings, today: dt.date, history_days: int | None = 
 
     history_days = history_days or FEATURE_WINDOW_DAYS + settings.training_days
     history_start = today - dt.timedelta(days=history_days + 1)
-    print(f"==> simulating {history_days} days of history from {history_start}", flush=True)
-    simulator.simulate(settings, history_start, history_days)
+    if settings.source == "landing":  # a team's own logs: the history is in its files
+        from notiflow import landing
+
+        print(f"==> loading {history_days} days of history from {settings.landing_dir}")
+        landing.load_days(settings, history_start, history_days)
+    else:
+        print(f"==> simulating {history_days} days of history from {history_start}", flush=True)
+        simulator.simulate(settings, history_start, history_days)
     print("==> building the history's features (dbt build)", flush=True)
     run_dbt(settings, ["build", "--quiet"])
 

@@ -18,41 +18,61 @@ from notiflow.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def simulate_day(
+def land_day(
     settings: Settings, ds: str, fault: str | None, severity: float, run_id: str | None = None
 ) -> dict[str, int]:
-    """Land day ``ds`` from the simulator inside a task. A load that breaks the raw or plan
-    contract fails at once (retrying would load the same rows) and is recorded with the
-    raw layer's quality results, so the reports show why the day stopped."""
+    """Land day ``ds`` into the raw layer inside a task, from ``settings.source``: the
+    simulator (which also sends the day's published plan), or the landing folder where a
+    team's loggers put their files (:mod:`notiflow.landing`). A load that breaks the raw
+    or plan contract fails at once (retrying would load the same rows) and is recorded
+    with the raw layer's quality results, so the reports show why the day stopped."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from expectations.results import ExpectationOutcome, write_results
-    from notiflow import simulator
+    from notiflow import landing, simulator
     from notiflow.contracts import SchemaContractError
     from notiflow.simulator.plan import PlanContractError
 
+    day = dt.date.fromisoformat(ds)
     try:
-        landed = simulator.simulate(
-            settings, dt.date.fromisoformat(ds), 1, fault=fault, severity=severity
-        )
+        if settings.source == "landing":
+            if fault is not None:
+                raise AirflowFailException(
+                    f"fault drills corrupt simulated days; source=landing loads {ds}'s files "
+                    "as they are (drill with source=simulator, or land corrupt files)"
+                )
+            landed = landing.load_day(settings, day)
+        else:
+            landed = simulator.simulate(settings, day, 1, fault=fault, severity=severity)
         _warn_if_plan_unpublished(settings, ds)
         return landed
     except SchemaContractError as exc:
-        refused = ExpectationOutcome(
-            suite="raw_load_contract",
-            table=exc.table,
-            ds=ds,
-            expectation="load_contract",
-            column=", ".join(exc.columns) or None,
-            severity="critical",
-            success=False,
-            observed_value=str(exc),
-            layer="raw",
-        )
-        write_results(settings, [refused], run_id=run_id)
+        _record_refused_load(settings, ds, run_id, exc.table, ", ".join(exc.columns), str(exc))
+        raise AirflowFailException(str(exc)) from exc
+    except landing.LandingError as exc:
+        tables = ", ".join(f"raw.{t}" for t in exc.tables) or "raw"
+        _record_refused_load(settings, ds, run_id, tables, None, str(exc))
         raise AirflowFailException(str(exc)) from exc
     except PlanContractError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def _record_refused_load(
+    settings: Settings, ds: str, run_id: str | None, table: str, column: str | None, why: str
+) -> None:
+    from expectations.results import ExpectationOutcome, write_results
+
+    refused = ExpectationOutcome(
+        suite="raw_load_contract",
+        table=table,
+        ds=ds,
+        expectation="load_contract",
+        column=column or None,
+        severity="critical",
+        success=False,
+        observed_value=why,
+        layer="raw",
+    )
+    write_results(settings, [refused], run_id=run_id)
 
 
 def _warn_if_plan_unpublished(settings: Settings, ds: str) -> None:

@@ -147,7 +147,7 @@ FAULT_MATRIX = {
     "volume_drop": ("gate_raw", "raw.notification_events", None, ROW_COUNT),
     "nulls": ("gate_raw", "raw.notifications", "user_id", NOT_NULL),
     "duplicates": ("gate_raw", "raw.notifications", "notification_id", UNIQUE),
-    "schema_drift": ("simulate_day", "raw.notifications", "propensity", "load_contract"),
+    "schema_drift": ("land_day", "raw.notifications", "propensity", "load_contract"),
     "late_data": ("gate_raw", "raw.engagement_events", "event_ts", BETWEEN),
     "empty_day": ("gate_raw", "raw.notifications", None, ROW_COUNT),
     "out_of_range": ("gate_raw", "raw.notifications", "propensity", BETWEEN),

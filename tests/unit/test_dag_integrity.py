@@ -96,7 +96,7 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     assert any(t.endswith(".run") for t in dbt_tasks) and any(
         t.endswith(".test") for t in dbt_tasks
     )
-    assert tasks["gate_raw"]["upstream"] == ["simulate_day"]
+    assert tasks["gate_raw"]["upstream"] == ["land_day"]
     first_models = [t for t, task in dbt_tasks.items() if task["upstream"] == ["gate_raw"]]
     assert first_models  # dbt starts only after the raw gate
     assert all(t in first_models or _ancestors(tasks, t) & set(first_models) for t in dbt_tasks)

@@ -384,3 +384,33 @@ def test_a_schema_drift_fault_lands_and_the_loader_refuses_it(tmp_path, loaded, 
     with pytest.raises(LandingError, match="column propensity_score is not in the contract"):
         landing.load_day(loaded, D1, landing_dir=tmp_path / "drift")
     assert raw_hashes(loaded) == direct
+
+
+# ---- The daily_features task ----
+
+
+def test_the_land_day_task_loads_from_the_landing_folder_or_records_the_refusal(
+    tmp_path, landed, direct, broken
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from expectations.results import latest_results
+    from notiflow_airflow.tasks import land_day
+
+    home = {"NOTIFLOW_HOME": str(tmp_path / "home"), "NOTIFLOW_SOURCE": "landing"}
+    settings = Settings.load({**home, "NOTIFLOW_LANDING_DIR": str(landed.landing_dir)})
+    for offset in range(DAYS):
+        land_day(settings, (START + offset * DAY).isoformat(), None, 0.2, run_id="landing-run")
+    assert raw_hashes(settings) == direct
+
+    with pytest.raises(AirflowFailException, match="drill with source=simulator"):
+        land_day(settings, D1, "nulls", 0.2)
+    _rewrite(_file(broken, "notifications"), "select * exclude (notification_id) from t")
+    refusing = Settings.load({**home, "NOTIFLOW_LANDING_DIR": str(broken)})
+    with pytest.raises(AirflowFailException, match="notification_id"):
+        land_day(refusing, D1, None, 0.2, run_id="refused-run")
+    assert raw_hashes(settings) == direct
+    (refusal,) = [r for r in latest_results(settings, ds=D1) if r["run_id"] == "refused-run"]
+    assert refusal["table_name"] == "raw.notifications"
+    assert refusal["expectation"] == "load_contract"
+    assert refusal["success"] is False and "notification_id" in refusal["observed_value"]
