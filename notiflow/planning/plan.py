@@ -352,6 +352,12 @@ def estimate_before_sending(
     """
     if logged.empty:
         return {"skipped": f"no sends with mature labels on {logged_day}"}
+    missing = int(logged["propensity"].isna().sum())
+    if missing:
+        return {
+            "skipped": f"cannot be computed: {missing} of the {len(logged)} sends of "
+            f"{logged_day} have no logged propensity (off-policy estimates divide by it)"
+        }
     channels = pd.Index(domain.CHANNELS)
     hours = 24
     # per eligible user: the holdout gets nothing under any policy

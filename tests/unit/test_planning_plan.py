@@ -212,3 +212,18 @@ def test_estimate_before_sending_is_per_user_outside_the_holdout() -> None:
     ips = {(e["estimator"], e["reward"]): e for e in result["estimates"]}
     assert result["eligible_users"] == 2 and result["logged_sends"] == 1
     assert ips["ips", "opens"]["value"] == pytest.approx((1 / 0.5) / 2)
+
+
+def test_estimate_before_sending_says_it_cannot_be_computed_without_propensities() -> None:
+    from types import SimpleNamespace
+
+    options = _options()
+    logged = _logged([("u1", domain.EMAIL, 8, 0.5, 1, 0), ("u2", domain.PUSH, 12, None, 1, 0)])
+    volume = SimpleNamespace(option_propensity=np.full(len(options), 0.5))
+    result = planning.estimate_before_sending(
+        DS, logged, dt.date(2026, 3, 2), options, volume, _audience()
+    )
+    assert result == {
+        "skipped": "cannot be computed: 1 of the 2 sends of 2026-03-02 have no logged "
+        "propensity (off-policy estimates divide by it)"
+    }
