@@ -22,9 +22,10 @@ Steps, into a temporary folder (removed afterwards unless --keep):
      ``stage_plan``, the plan gate, ``publish_staged``), then the world sends the plan,
      the day's ``dbt build``, and the evaluation of the day before
      (``notiflow.planning.evaluation``);
-   * ``oracle``: the same volume policy (``plan_volume``, no exploration) on the true
-     P(open) and P(unsubscribe) of every option (``simulator.response.send_probabilities``)
-     with each user's truly best pins;
+   * ``oracle``: the same volume policy (``plan_volume``, no exploration; the same weekly
+     fatigue discount of the users' true sends in the 7 days before) on the true P(open)
+     and P(unsubscribe) of every option (``simulator.response.send_probabilities``) with
+     each user's truly best pins;
 3. per arm, from the truth store: sends, expected and realized opens, clicks and
    unsubscribes, sessions, per eligible user (outside the holdout) per day.
 
@@ -184,7 +185,7 @@ def oracle_plan(settings, day: dt.date, budget: int):
         Options(user=user, channel=channel, local_hour=hour, p_open=p_open,
                 p_unsubscribe=p_unsubscribe),
         Audience(opted_in=world.opted_in, unsubscribed=state.unsubscribed,
-                 holdout=world.is_holdout),
+                 holdout=world.is_holdout, recent_sends=sends_7d.sum(axis=1)),
         policy,
     )  # fmt: skip
     ranked = pd.DataFrame(

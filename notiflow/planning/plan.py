@@ -270,7 +270,10 @@ def _audience(audience: pd.DataFrame) -> Audience:
             opted_in[:, c] = audience[f"is_{channel}_opted_in"].fillna(False).to_numpy(bool)
         unsubscribed[:, c] = audience[f"is_{channel}_unsubscribed"].fillna(False).to_numpy(bool)
     held_out = audience["is_in_notification_holdout"].fillna(False).to_numpy(bool)
-    return Audience(opted_in=opted_in, unsubscribed=unsubscribed, holdout=held_out)
+    recent = sum(audience[f"{c}_sends_7d"].fillna(0).to_numpy(np.float64) for c in domain.CHANNELS)
+    return Audience(
+        opted_in=opted_in, unsubscribed=unsubscribed, holdout=held_out, recent_sends=recent
+    )
 
 
 def plan_rows(
