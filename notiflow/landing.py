@@ -299,7 +299,7 @@ def _cast(column: Column, *, try_: bool) -> str:
 
 
 def _reader(path: Path) -> str:
-    literal = "'" + str(path).replace("'", "''") + "'"
+    literal = warehouse.sql_string(path)
     # Not DuckDB's Hive partitioning: ds is checked against, or taken from, the folder here.
     if path.name.endswith(".parquet"):
         return f"read_parquet({literal}, hive_partitioning = false)"
@@ -367,8 +367,10 @@ def write_tables(landing_dir: Path, frames: dict[str, Any], *, ds: str | None = 
             staged, target = folder / f".{WRITTEN_FILE}.tmp", folder / WRITTEN_FILE
             con.register("_frame", frame)
             try:
-                literal = "'" + str(staged).replace("'", "''") + "'"
-                con.execute(f"copy (select {select} from _frame) to {literal} (format parquet)")
+                con.execute(
+                    f"copy (select {select} from _frame) to {warehouse.sql_string(staged)} "
+                    "(format parquet)"
+                )
             finally:
                 con.unregister("_frame")
             for old in _data_files(folder):

@@ -28,6 +28,12 @@ from notiflow.contracts import (
 from notiflow.settings import Settings
 
 
+def sql_string(value: object) -> str:
+    """``value`` as a SQL string literal (DuckDB takes file paths in COPY and the
+    read functions as literals, not parameters)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 class WarehouseLockedError(RuntimeError):
     """Another process kept the DuckDB file locked for longer than we waited."""
 

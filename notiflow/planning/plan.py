@@ -113,7 +113,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with duckdb.connect() as con:
         con.register("frame", frame)
-        con.execute(f"copy frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' (format parquet)")
+        con.execute(f"copy frame to {warehouse.sql_string(tmp)} (format parquet)")
     tmp.replace(path)
 
 
