@@ -48,14 +48,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from ranking_quality import run_logged, stdout_to_stderr, tail  # noqa: E402
+from common import (  # noqa: E402
+    DEFAULT_TODAY,
+    RUN_ID,
+    run_logged,
+    run_pipeline,
+    stdout_to_stderr,
+    tail,
+    tfx_environment,
+)
 
-RUN_ID = "bench"
 ORACLE_POLICY = "oracle_planner"
 TARGET_LIFT = 0.10
 TARGET_ORACLE_SHARE = 0.5
-# The day the history ends before: fixed, so that a rerun simulates the same world.
-DEFAULT_TODAY = dt.date(2026, 2, 15)
 ARMS = ("logging", "platform", "oracle")
 
 
@@ -67,23 +72,10 @@ def arm_settings(base: dict[str, str], home: Path, **overrides: str):
 
 def train(settings, environ: dict[str, str], end_ds: dt.date, log: Path) -> dict[str, float]:
     """Both pipelines once, node by node, as the Airflow tasks run them."""
-    from notiflow import domain, pipelines
-
-    env = {**environ, **settings.as_environment(), "TF_USE_LEGACY_KERAS": "1"}
     seconds = {}
     for pipeline in ("engagement", "ranking"):
         started = time.perf_counter()
-        for node in pipelines.load_graph(pipeline):
-            code = run_logged(
-                [str(settings.tfx_python), "-m", "tfx_pipelines.run_component", "--pipeline",
-                 pipeline, "--node", node["id"], "--run-id", RUN_ID, "--end-ds", str(end_ds)],
-                env,
-                log,
-            )  # fmt: skip
-            if code == domain.TFX_NOT_PUSHED_EXIT_CODE:
-                raise RuntimeError(f"{pipeline}/{node['id']}: not blessed, nothing pushed")
-            if code:
-                raise RuntimeError(f"{pipeline}/{node['id']} failed (exit {code}):\n{tail(log)}")
+        run_pipeline(settings, environ, pipeline, end_ds, log)
         seconds[pipeline] = round(time.perf_counter() - started, 1)
     return seconds
 
@@ -97,9 +89,10 @@ def platform_day(settings, environ: dict[str, str], day: dt.date, log: Path) -> 
 
     seconds = {}
     started = time.perf_counter()
-    env = {**environ, **settings.as_environment(), "TF_USE_LEGACY_KERAS": "1"}
-    code = run_logged(
-        [str(settings.tfx_python), "-m", "tfx_pipelines.scoring", "--ds", str(day)], env, log
+    code, _ = run_logged(
+        [str(settings.tfx_python), "-m", "tfx_pipelines.scoring", "--ds", str(day)],
+        tfx_environment(settings, environ),
+        log,
     )
     if code:
         raise RuntimeError(f"scoring {day} failed (exit {code}):\n{tail(log)}")

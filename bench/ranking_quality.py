@@ -38,13 +38,10 @@ orchestration one.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,15 +50,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from common import (  # noqa: E402
+    DEFAULT_TODAY,
+    PipelineFailed,
+    run_logged,
+    run_pipeline,
+    stdout_to_stderr,
+    tail,
+    tfx_environment,
+    world_environment,
+)
+
 PIPELINE = "ranking"
-RUN_ID = "bench"
 TOP_K = 3
 TARGET_NDCG = 0.93
 ORDERINGS = ("learned", "oracle", "logged", "popularity", "affinity", "random")
 SCORE_BATCH = 8192
-# The day the history ends before (seed_history lands up to today - 2): fixed, so that a
-# rerun simulates the same world.
-DEFAULT_TODAY = dt.date(2026, 2, 15)
 
 
 # --- Scoring, in the TFX environment ------------------------------------------------
@@ -139,30 +143,6 @@ def ndcg_at_k(items, k: int = TOP_K, seed: int = 0) -> dict[str, float]:
 # --- The benchmark, in the orchestration environment -------------------------------------
 
 
-def run_logged(argv: list[str], env: dict[str, str], log: Path) -> int:
-    with log.open("ab") as f:
-        return subprocess.run(
-            argv, env=env, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT
-        ).returncode
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
@@ -179,19 +159,14 @@ def main() -> int:
     import pandas as pd
     from simulate_scale import machine
 
-    from notiflow import cli, domain, pipelines, registry, warehouse
+    from notiflow import cli, domain, registry, warehouse
     from notiflow.settings import Settings
     from notiflow.simulator.response import POSITION_DECAY
     from notiflow.simulator.truth import SCHEMA as TRUTH_SCHEMA
 
     home = args.home or Path(tempfile.mkdtemp(prefix="notiflow-bench-ranking-"))
     pins = args.pins or max(args.users // 5, 100)
-    environ = {
-        **os.environ,
-        "NOTIFLOW_HOME": str(home),
-        "NOTIFLOW_SIM_USERS": str(args.users),
-        "NOTIFLOW_SIM_PINS": str(pins),
-    }
+    environ = world_environment(home, args.users, pins)
     settings = Settings.load(environ)
     result: dict[str, object] = {
         "benchmark": "ranking_quality",
@@ -229,26 +204,16 @@ def main() -> int:
             held_out_day=str(held_out),
         )
 
-        tfx_env = {**environ, **settings.as_environment(), "TF_USE_LEGACY_KERAS": "1"}
-        node_seconds: dict[str, float] = {}
-        seconds["pipeline_nodes"] = node_seconds
-        for node in pipelines.load_graph(PIPELINE):
-            started = time.perf_counter()
-            code = run_logged(
-                [str(settings.tfx_python), "-m", "tfx_pipelines.run_component", "--pipeline",
-                 PIPELINE, "--node", node["id"], "--run-id", RUN_ID, "--end-ds", str(end_ds)],
-                tfx_env,
-                log,
-            )  # fmt: skip
-            node_seconds[node["id"]] = round(time.perf_counter() - started, 1)
-            if code == domain.TFX_NOT_PUSHED_EXIT_CODE:
-                result["error"] = f"{node['id']}: the model was not blessed, nothing pushed"
-            elif code:
-                result["error"] = f"{node['id']} failed (exit {code}):\n{tail(log)}"
-            if code:
-                print(json.dumps(result, indent=1, default=str))
-                return 1
-        seconds["pipeline"] = round(sum(node_seconds.values()), 1)
+        tfx_env = tfx_environment(settings, environ)
+        try:
+            seconds["pipeline_nodes"] = run_pipeline(settings, environ, PIPELINE, end_ds, log)
+        except PipelineFailed as error:
+            result["error"] = str(error)
+            print(json.dumps(result, indent=1, default=str))
+            return 1
+        seconds["pipeline"] = round(
+            sum(n["seconds"] for n in seconds["pipeline_nodes"].values()), 1
+        )
         pushed = registry.records(settings, PIPELINE)
         if pushed:
             result["pushed_model"] = {
@@ -257,7 +222,7 @@ def main() -> int:
 
         started = time.perf_counter()
         scores_csv = home / "held_out_scores.csv"
-        code = run_logged(
+        code, _ = run_logged(
             [str(settings.tfx_python), str(Path(__file__).resolve()), "--score", str(held_out),
              "--out", str(scores_csv)],
             tfx_env,

@@ -128,7 +128,12 @@ def _simulator_constants() -> dict[str, tuple]:
         if not isinstance(node, ast.Assign):
             continue
         for target in node.targets:
-            if isinstance(target, ast.Name) and target.id in ("CHANNELS", "COUNTRIES", "TOPICS"):
+            if isinstance(target, ast.Name) and target.id in (
+                "CHANNELS",
+                "COUNTRIES",
+                "TOPICS",
+                "AGE_BUCKETS",
+            ):
                 value = node.value
                 if isinstance(value, ast.Tuple):
                     constants[target.id] = ast.literal_eval(value)
@@ -147,6 +152,7 @@ def test_simulator_vocabularies_fit_the_schema(schema) -> None:
     assert set(world["CHANNELS"]) == domains["channel"]
     assert set(world["COUNTRIES"]) == domains["country"]
     assert set(world["TOPICS"]) == domains["pin_topic"]
+    assert set(world["AGE_BUCKETS"]) == domains["age_bucket"]
 
 
 def test_serving_environment_does_not_need_the_label(schema) -> None:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.tfx
 
 pytest.importorskip("tfx")
 
-from notiflow import pipelines  # noqa: E402
+from notiflow import domain, pipelines  # noqa: E402
 from tfx_pipelines import run_component  # noqa: E402
 from tfx_pipelines.common import node_runner  # noqa: E402
 from tfx_pipelines.engagement import configs, features, hooks  # noqa: E402
@@ -56,7 +56,7 @@ def test_graph_is_topological_and_gated(compiled_graph: list[dict]) -> None:
     assert configs.EVALUATOR in upstream[configs.PUSHER]
 
 
-def test_eval_config_gates_overall_auc_with_floor_and_baseline() -> None:
+def test_eval_config_gates_auc_overall_and_per_channel() -> None:
     import tensorflow_model_analysis as tfma
 
     config = engagement.eval_config(auc_floor=0.61)
@@ -64,12 +64,19 @@ def test_eval_config_gates_overall_auc_with_floor_and_baseline() -> None:
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["channel"], ["platform"]]
     metrics = {m.class_name: m for m in config.metrics_specs[0].metrics}
     assert {"ExampleCount", "AUC", "BinaryCrossEntropy", "Calibration"} <= set(metrics)
-    (per_slice,) = metrics["AUC"].per_slice_thresholds
-    assert [s.feature_keys for s in per_slice.slicing_specs] == [[]]  # overall only
-    assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.61)
-    change = per_slice.threshold.change_threshold
-    assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-    assert -1e-6 < change.absolute.value < 0
+    overall, channels = metrics["AUC"].per_slice_thresholds
+    assert [s.feature_keys for s in overall.slicing_specs] == [[]]
+    assert [dict(s.feature_values) for s in channels.slicing_specs] == [
+        {"channel": c} for c in domain.CHANNELS
+    ]  # each channel on its own, not the platforms
+    for per_slice in (overall, channels):
+        assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.61)
+        assert per_slice.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    # overall: any loss of AUC against the blessed model fails; a channel: a small one
+    assert -1e-6 < overall.threshold.change_threshold.absolute.value < 0
+    assert channels.threshold.change_threshold.absolute.value == pytest.approx(
+        -configs.CHANNEL_AUC_TOLERANCE
+    )
 
 
 def test_example_gen_reads_the_configured_window(tmp_path) -> None:

@@ -10,6 +10,7 @@ in :mod:`tfx_pipelines.common.hooks`; the model registry itself is
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -207,6 +208,45 @@ def _threshold_text(threshold: Any) -> str:
     change = threshold.change_threshold
     direction = tfma.MetricDirection.Name(change.direction)
     return f"change ({direction}, absolute {change.absolute.value:g})"
+
+
+def calibration_failures(
+    metrics_by_slice: dict[str, dict[str, float]],
+    slices: Sequence[str],
+    bounds: tuple[float, float],
+    z: float,
+) -> list[str]:
+    """Slices of ``slices`` whose calibration (mean prediction / mean label) is outside
+    ``bounds`` by more than sampling error, one line each naming the slice and metric.
+
+    A slice fails when its mean label lies more than ``z`` standard errors beyond the
+    mean labels the bounds allow (mean prediction / upper .. mean prediction / lower):
+    then its true calibration is outside the bounds with confidence, not by chance.
+    The standard error is the mean label's under the model, sqrt(P(1 - P) / n) with P
+    the mean prediction (an upper bound of sqrt(sum p(1 - p)) / n). A slice without
+    evaluation data is skipped: TFMA's validation names thresholded slices it lacks.
+    """
+    lower, upper = bounds
+    lines = []
+    for name in slices:
+        metrics = metrics_by_slice.get(name)
+        if not metrics or not metrics.get("example_count"):
+            continue
+        n = metrics["example_count"]
+        mean_label, mean_prediction = metrics["mean_label"], metrics["mean_prediction"]
+        calibration = mean_prediction / mean_label if mean_label > 0 else math.inf
+        if lower <= calibration <= upper:
+            continue
+        allowed_label = mean_prediction / (upper if calibration > upper else lower)
+        standard_error = math.sqrt(max(mean_prediction * (1 - mean_prediction), 1e-12) / n)
+        distance = abs(mean_label - allowed_label) / standard_error
+        if distance > z:
+            lines.append(
+                f"[{name}] calibration = {calibration:.4g} (mean prediction "
+                f"{mean_prediction:.4g} / mean label {mean_label:.4g}, {n:.0f} examples) is "
+                f"outside [{lower:g}, {upper:g}] by {distance:.1f} standard errors (> {z:g})"
+            )
+    return lines
 
 
 def is_blessed(blessing_artifact: types.Artifact) -> bool:

@@ -53,22 +53,43 @@ PUSHER = "Pusher"
 
 # --- Training ---------------------------------------------------------------------
 
-# Steps when the pipeline does not override them; small because the local simulator
-# produces thousands, not millions, of examples per day.
-TRAIN_STEPS = 200
-EVAL_STEPS = 20
+# 0: the training length follows the data (model.training_schedule: epochs over the
+# window, early stopping on the eval split); a positive value caps the steps (tests).
+TRAIN_STEPS = 0
+EVAL_STEPS = 0
+TRAIN_EPOCHS = 20  # passes over the training window, at most
+CHECKS_PER_EPOCH = 2  # evaluations on the eval split per epoch, for early stopping
+MIN_STEPS_PER_CHECK = 50
+EARLY_STOPPING_PATIENCE = 4  # checks without a lower eval loss before stopping
 
-# The push gate (besides the settings' auc_floor): the new model's overall AUC minus
-# the last blessed model's may not be below this. A tie passes (retraining on the same
-# data must not block the pipeline); any loss in AUC fails.
+# --- The push gate (eval_config and hooks.py), besides the settings' auc_floor --------
+
+# Overall AUC minus the last blessed model's may not be below this. A tie passes
+# (retraining on the same data must not block the pipeline); any loss in AUC fails.
 AUC_CHANGE_THRESHOLD = -1e-10
+# The slices gated one by one: each channel (notiflow.domain.CHANNELS) must reach the
+# AUC floor and may not lose more than CHANNEL_AUC_TOLERANCE of AUC against the last
+# blessed model on the same evaluation day (a channel's AUC moves more by chance than
+# the overall one).
+GATED_SLICE_KEY = "channel"
+CHANNEL_AUC_TOLERANCE = 0.01
+# Each channel's calibration (mean prediction / mean label) must lie within these
+# bounds, unless its distance to them is within CALIBRATION_Z standard errors of the
+# mean label (hooks.py: a small channel's mean label is too noisy to refuse on).
+CALIBRATION_BOUNDS = (0.9, 1.1)
+CALIBRATION_Z = 3.0
 
 # --- Model hyperparameters (model.py) ---------------------------------------------
 
-TRAIN_BATCH_SIZE = 128
-EVAL_BATCH_SIZE = 256
-LEARNING_RATE = 3e-3
-EMBEDDING_DIM = 8
+TRAIN_BATCH_SIZE = 512
+# The training rows are shuffled through a buffer of the whole window, up to this many
+# (about 0.5 KiB each once parsed).
+SHUFFLE_BUFFER_ROWS = 2_000_000
+EVAL_BATCH_SIZE = 2048
+LEARNING_RATE = 1e-3
+EMBEDDING_DIM = 4
+CROSS_LAYERS = 2
+CROSS_L2 = 1e-4
 DEEP_HIDDEN_UNITS: tuple[int, ...] = (64, 32)
 DROPOUT_RATE = 0.1
 

@@ -9,22 +9,46 @@ from __future__ import annotations
 
 import math
 
-# Categorical string features: Transform builds a vocabulary for each.
-CATEGORICAL_FEATURE_KEYS: tuple[str, ...] = ("channel", "platform", "country", "pin_topic")
+# Every feature of the mart that is known when the send is chosen: the send options of
+# tomorrow (marts.ml_send_options) carry the same columns, and the scorer sets the send's
+# local hour and day of week per candidate hour. The notification's type and item count
+# are left out: the plan decides them with the channel, so they add nothing to it.
 
-# Integer features: z-scored by Transform.
+# Categorical string features: Transform builds a vocabulary for each.
+CATEGORICAL_FEATURE_KEYS: tuple[str, ...] = (
+    "channel",
+    "platform",
+    "country",
+    "age_bucket",
+    "pin_topic",
+)
+
+# Integer features. The counts (and day counts) are heavy-tailed: Transform takes
+# log(1 + x) before z-scoring them (LOG_FEATURE_KEYS).
 INT_FEATURE_KEYS: tuple[str, ...] = (
     "local_send_hour",
     "day_of_week",
     "user_tenure_days",
+    "user_events_1d",
+    "user_events_7d",
+    "user_events_28d",
+    "user_active_days_28d",
+    "days_since_last_active",
+    "user_sends_1d",
     "user_sends_7d",
     "user_opens_7d",
     "user_sends_28d",
     "user_opens_28d",
+    "channel_sends_1d",
     "channel_sends_7d",
+    "pin_age_days",
+    "pin_impressions_7d",
+    "pin_saves_7d",
+    "creator_pin_count",
+    "creator_saves_28d",
 )
 
-# Float features: z-scored by Transform.
+# Float features: rates, affinities and the user's active-hour vector, z-scored.
 FLOAT_FEATURE_KEYS: tuple[str, ...] = (
     "user_open_rate_28d",
     "channel_open_rate_28d",
@@ -32,6 +56,21 @@ FLOAT_FEATURE_KEYS: tuple[str, ...] = (
     "days_since_last_open",
     "user_active_hour_cos_28d",
     "user_active_hour_sin_28d",
+    "user_topic_affinity_7d",
+    "user_topic_affinity_28d",
+    "pin_click_rate_7d",
+    "pin_popularity_28d",
+)
+
+# Non-negative features whose effect is multiplicative (activity, recency, popularity,
+# affinity): Transform z-scores log(1 + x) instead of x.
+LOG_FEATURE_KEYS: tuple[str, ...] = tuple(
+    k for k in INT_FEATURE_KEYS if k not in ("local_send_hour", "day_of_week")
+) + (
+    "days_since_last_open",
+    "user_topic_affinity_7d",
+    "user_topic_affinity_28d",
+    "pin_popularity_28d",
 )
 
 # Computed by Transform from the raw features above (so serving computes it the same way):
@@ -42,8 +81,8 @@ FLOAT_FEATURE_KEYS: tuple[str, ...] = (
 SEND_HOUR_MATCH_KEY = "send_hour_match"
 DERIVED_FEATURE_KEYS: tuple[str, ...] = (SEND_HOUR_MATCH_KEY,)
 
-# Cyclical integer features that are also fed one-hot to the wide part, because the
-# open rate by send hour is not monotonic (a z-score alone cannot express "evenings").
+# Cyclical integer features that are also embedded as categories, because the open rate
+# by send hour is not monotonic (a z-score alone cannot express "evenings").
 BUCKET_FEATURE_SIZES: dict[str, int] = {"local_send_hour": 24, "day_of_week": 7}
 
 NUMERIC_FEATURE_KEYS: tuple[str, ...] = INT_FEATURE_KEYS + FLOAT_FEATURE_KEYS

@@ -2,7 +2,8 @@
 
 The graph is the one every pipeline runs (``tfx_pipelines.common.graph``); what is
 engagement's own is here: its input (the time split of the source table) and its push
-gate (``eval_config``: overall AUC). Its knobs (names, source table, node ids, steps,
+gate (``eval_config``: AUC overall and per channel; calibration per channel in
+``hooks.py``). Its knobs (names, source table, node ids, steps,
 hyperparameters) are in ``configs.py``, whose ``pipeline_args(settings, end_ds)`` gives
 this module's ``create_pipeline`` its arguments; runners (``tfx_pipelines.run_component``
 for Airflow, a LocalDagRunner in tests, Vertex in production) add what they own
@@ -19,23 +20,33 @@ from google.protobuf.wrappers_pb2 import BoolValue
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from notiflow import domain
 from tfx_pipelines.common import graph
 from tfx_pipelines.components.duckdb_example_gen import time_split_input_config
 from tfx_pipelines.engagement import configs, features
 
 
 def eval_config(auc_floor: float) -> tfma.EvalConfig:
-    """TFMA config: the push gate is overall AUC >= ``auc_floor`` and not below the
-    last blessed model's AUC on the same evaluation data. Without a blessed model yet
-    (first run) TFX's Evaluator drops the change threshold ("rubber stamp"), so the
-    floor alone decides."""
-    auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": auc_floor}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": configs.AUC_CHANGE_THRESHOLD},
-        ),
-    )
+    """TFMA config of the push gate, per slice: overall and on each channel, AUC >=
+    ``auc_floor``; overall, AUC not below the last blessed model's on the same evaluation
+    data; on each channel, not more than ``configs.CHANNEL_AUC_TOLERANCE`` below it.
+    Without a blessed model yet (first run) TFX's Evaluator drops the change thresholds
+    ("rubber stamp"), so the floors alone decide. Calibration by channel is gated after
+    the Evaluator (``hooks.py``): its bounds depend on each slice's sampling error, which
+    a TFMA threshold cannot express."""
+
+    def auc_threshold(change: float) -> tfma.MetricThreshold:
+        return tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": auc_floor}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": change}
+            ),
+        )
+
+    channel_slices = [
+        tfma.SlicingSpec(feature_values={configs.GATED_SLICE_KEY: channel})
+        for channel in domain.CHANNELS
+    ]
     return tfma.EvalConfig(
         # Only the metrics below: TFMA's defaults would add the Keras compiled metrics,
         # which makes it load the SavedModel once more per model (~10 s each locally).
@@ -49,15 +60,19 @@ def eval_config(auc_floor: float) -> tfma.EvalConfig:
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    # Gate on the overall slice only: a plain `threshold` would apply
-                    # to every slice (TFMA's metrics_validator), and one day of
-                    # evaluation data is too little per platform/channel to gate on.
+                    # Per-slice thresholds, not a plain `threshold` (which TFMA's
+                    # metrics_validator applies to every slice, platforms included).
                     tfma.MetricConfig(
                         class_name="AUC",
                         per_slice_thresholds=[
                             tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold
-                            )
+                                slicing_specs=[tfma.SlicingSpec()],
+                                threshold=auc_threshold(configs.AUC_CHANGE_THRESHOLD),
+                            ),
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=channel_slices,
+                                threshold=auc_threshold(-configs.CHANNEL_AUC_TOLERANCE),
+                            ),
                         ],
                     ),
                     tfma.MetricConfig(class_name="BinaryCrossEntropy"),

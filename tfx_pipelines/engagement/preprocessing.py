@@ -26,8 +26,9 @@ def _dense(x: tf.Tensor | tf.SparseTensor, default: str | int | float) -> tf.Ten
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """z-scores numerics, builds a vocabulary per categorical, derives the send hour's match
-    with the user's active hours, passes the label through."""
+    """z-scores numerics (the log of the heavy-tailed ones), builds a vocabulary per
+    categorical, derives the send hour's match with the user's active hours, passes the
+    label through."""
     outputs: dict[str, tf.Tensor] = {}
     for key in features.CATEGORICAL_FEATURE_KEYS:
         outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
@@ -37,6 +38,9 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         )
     for key in features.NUMERIC_FEATURE_KEYS:
         value = tf.cast(_dense(inputs[key], 0), tf.float32)
+        if key in features.LOG_FEATURE_KEYS:
+            # Clipped at 0 so that a negative value at serving time cannot make a NaN.
+            value = tf.math.log1p(tf.maximum(value, 0.0))
         outputs[features.transformed_name(key)] = tft.scale_to_z_score(value)
     angle = features.hour_angle(tf.cast(_dense(inputs["local_send_hour"], 0), tf.float32))
     outputs[features.transformed_name(features.SEND_HOUR_MATCH_KEY)] = tf.cos(angle) * tf.cast(
