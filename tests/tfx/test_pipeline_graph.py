@@ -71,7 +71,9 @@ def test_eval_config_gates_auc_overall_and_per_channel() -> None:
     ]  # each channel on its own, not the platforms
     for per_slice in (overall, channels):
         assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.61)
-        assert per_slice.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+        assert (
+            per_slice.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+        )
     # overall: any loss of AUC against the blessed model fails; a channel: a small one
     assert -1e-6 < overall.threshold.change_threshold.absolute.value < 0
     assert channels.threshold.change_threshold.absolute.value == pytest.approx(

@@ -151,9 +151,11 @@ def make_serving_signatures(
 
 def count_examples(file_pattern: list[str]) -> int:
     """Rows in Transform's (gzipped TFRecord) output files."""
-    files = tf.io.gfile.glob(file_pattern) if isinstance(file_pattern, str) else [
-        f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)
-    ]
+    files = (
+        tf.io.gfile.glob(file_pattern)
+        if isinstance(file_pattern, str)
+        else [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
+    )
     records = tf.data.TFRecordDataset(files, compression_type="GZIP")
     return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1).numpy())
 
@@ -187,7 +189,9 @@ def run_fn(fn_args: FnArgs) -> None:
     tf_keras.utils.set_random_seed(configs.RANDOM_SEED)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_rows = count_examples(fn_args.train_files)
-    schedule = training_schedule(train_rows, count_examples(fn_args.eval_files), fn_args.train_steps)
+    schedule = training_schedule(
+        train_rows, count_examples(fn_args.eval_files), fn_args.train_steps
+    )
     logging.info("engagement model training schedule: %s", schedule)
     # The rows come in day order (ExampleGen reads the window day by day): a buffer of the
     # whole window (up to SHUFFLE_BUFFER_ROWS) mixes the days in every batch.
