@@ -11,8 +11,10 @@ so any component can be retried alone. SchemaGen imports the curated schema chec
 in at `tfx_pipelines/engagement/schema/`; ExampleValidator (TFDV) fails on schema
 anomalies, on drift of key features against the previous day's statistics and on
 training/serving skew, and writes its report to `/reports/tfdv/`. The Evaluator
-blesses only a model above the AUC floor and no worse than the last blessed one, and
-the Pusher pushes only a blessed model (otherwise it is skipped and the
+gates per slice: a model is blessed only above the AUC floor overall and on each
+channel, no worse than the last blessed one overall and not more than a tolerance worse
+on any channel, and calibrated on each channel (`tfx_pipelines/engagement/configs.py`);
+a refusal names the slice and metric. The Pusher pushes only a blessed model (otherwise it is skipped and the
 `engagement_model` Asset gets no event).
 
 The DAG is built by `notiflow_airflow.factories.training_dag`; the window logic is in

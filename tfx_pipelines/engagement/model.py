@@ -213,11 +213,19 @@ def run_fn(fn_args: FnArgs) -> None:
         validation_steps=schedule["validation_steps"],
         epochs=schedule["checks"],
         callbacks=[
+            # A smaller step once the eval loss stalls: SGD noise in the per-channel
+            # offsets is what miscalibrates a channel, and early stopping would otherwise
+            # pick whichever noisy check best fits the one evaluation day.
+            tf_keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss",
+                factor=configs.LEARNING_RATE_DECAY,
+                patience=configs.LEARNING_RATE_PATIENCE,
+            ),
             tf_keras.callbacks.EarlyStopping(
                 monitor="val_loss",
                 patience=configs.EARLY_STOPPING_PATIENCE,
                 restore_best_weights=True,
-            )
+            ),
         ],
         verbose=2,
     )
