@@ -220,10 +220,12 @@ def run_fn(fn_args: FnArgs) -> None:
                 monitor="val_loss",
                 factor=configs.LEARNING_RATE_DECAY,
                 patience=configs.LEARNING_RATE_PATIENCE,
+                min_delta=configs.MIN_LOSS_IMPROVEMENT,
             ),
             tf_keras.callbacks.EarlyStopping(
                 monitor="val_loss",
                 patience=configs.EARLY_STOPPING_PATIENCE,
+                min_delta=configs.MIN_LOSS_IMPROVEMENT,
                 restore_best_weights=True,
             ),
         ],
