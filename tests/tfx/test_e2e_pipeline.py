@@ -32,10 +32,10 @@ pytest.importorskip("tfx")
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tfx.orchestration import metadata  # noqa: E402
 
-from notiflow import pipelines, registry  # noqa: E402
+from notiflow import model_evaluations, pipelines, registry  # noqa: E402
 from notiflow.settings import Settings  # noqa: E402
 from tfx_pipelines import run_component  # noqa: E402
-from tfx_pipelines.common import node_runner  # noqa: E402
+from tfx_pipelines.common import evaluation_summary, node_runner  # noqa: E402
 from tfx_pipelines.engagement import configs as engagement  # noqa: E402
 
 GRAPH = pipelines.load_graph("engagement")
@@ -323,3 +323,88 @@ def test_drift_between_consecutive_spans_stops_the_run(tmp_path: Path) -> None:
     summary = home.tfdv_summary(run_id)
     assert summary["status"] == "fail"
     assert summary["drift_baseline_ds"] == previous_day.isoformat()
+
+
+# --- the evaluation summaries of the model report (/reports/models) -----------------
+
+
+def _evaluation_summary(home: Home, run_id: str) -> dict:
+    pipeline_run_id = node_runner.sanitize_run_id(run_id)
+    return json.loads(
+        model_evaluations.summary_path(home.settings, "engagement", pipeline_run_id).read_text()
+    )
+
+
+def test_evaluator_writes_the_summary_of_the_first_model(first_run: dict) -> None:
+    home: Home = first_run["home"]
+    assert "evaluation summary written to" in first_run["outputs"][engagement.EVALUATOR].stdout
+    summary = _evaluation_summary(home, FIRST_RUN)
+    assert summary["blessed"] is True and summary["reasons"] == [] and summary["failures"] == []
+    assert summary["baseline"] is None and summary["metrics"]["baseline"] == {}
+    assert summary["run_id"] == FIRST_RUN and summary["end_ds"] == END_DS.isoformat()
+    (record,) = registry.records(home.settings, "engagement")
+    assert summary["pipeline_run_id"] == record["pipeline_run_id"]  # how the report joins them
+    assert summary["train_window"] == record["train_window"]
+    assert summary["eval_window"] == record["eval_window"]
+    candidate = summary["metrics"]["candidate"]
+    assert {"overall", "channel=push", "channel=email", "platform=ios"} <= set(candidate)
+    assert candidate["overall"]["auc"] == pytest.approx(record["auc"])
+
+    # TFMA's calibration histogram, re-binned: every example, in ascending bins of about
+    # equal weight whose weighted means are the slice's mean prediction and label
+    for slice_name in ("overall", "channel=push"):
+        bins = summary["calibration"]["candidate"][slice_name]
+        metrics = candidate[slice_name]
+        weights = [b["weight"] for b in bins]
+        assert 5 <= len(bins) <= evaluation_summary.CALIBRATION_BINS, slice_name
+        assert sum(weights) == metrics["example_count"]
+        assert max(weights) <= 3 * metrics["example_count"] / len(bins)
+        assert all(a["upper"] <= b["lower"] for a, b in zip(bins, bins[1:], strict=False))
+        for mean in ("mean_prediction", "mean_label"):
+            weighted = sum(b[mean] * b["weight"] for b in bins) / sum(weights)
+            assert weighted == pytest.approx(metrics[mean], rel=1e-3), (slice_name, mean)
+
+    # the builder on the artifacts in ML Metadata says what the hook wrote
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(home.settings.metadata_path)
+    with metadata.Metadata(config) as m:
+        evaluator = node_runner.successful_execution(
+            m, "engagement", summary["pipeline_run_id"], engagement.EVALUATOR
+        )
+    rebuilt = evaluation_summary.build_summary(
+        model="engagement",
+        run_id=FIRST_RUN,
+        pipeline_run_id=summary["pipeline_run_id"],
+        end_ds=END_DS,
+        training_days=TRAINING_DAYS,
+        evaluation=evaluator.outputs["evaluation"][0],
+        blessing=evaluator.outputs["blessing"][0],
+        config=config,
+    )
+    assert json.loads(json.dumps(rebuilt)) == summary | {"evaluated_at": rebuilt["evaluated_at"]}
+
+
+def test_summary_of_the_refused_model_names_the_failure_and_the_baseline(first_run: dict) -> None:
+    """What test_second_run_against_baseline_pushes_nothing's run left (it runs before)."""
+    home: Home = first_run["home"]
+    path = model_evaluations.summary_path(
+        home.settings, "engagement", node_runner.sanitize_run_id(SECOND_RUN)
+    )
+    if not path.exists():
+        pytest.skip("the second run (test_second_run_against_baseline_pushes_nothing) did not run")
+    summary = _evaluation_summary(home, SECOND_RUN)
+    assert summary["blessed"] is False
+    assert any(r.startswith("[overall] auc = ") and ">= 0.99" in r for r in summary["reasons"])
+    failure = next(f for f in summary["failures"] if f["threshold"] == ">= 0.99")
+    assert failure["slice"] == "overall" and failure["metric"] == "auc"
+    assert failure["is_change"] is False and failure["value"] < 0.99
+    first = _evaluation_summary(home, FIRST_RUN)
+    assert summary["baseline"]["pipeline_run_id"] == first["pipeline_run_id"]
+    assert "/Trainer/model/" in summary["baseline"]["uri"]
+    # the baseline is the first model, on the same evaluation day
+    baseline = summary["metrics"]["baseline"]
+    assert baseline["overall"]["auc"] == pytest.approx(
+        first["metrics"]["candidate"]["overall"]["auc"]
+    )
+    assert set(baseline) == set(summary["metrics"]["candidate"])
+    assert summary["calibration"]["baseline"]["overall"]

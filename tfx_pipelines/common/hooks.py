@@ -25,9 +25,9 @@ from tfx.orchestration import metadata
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.types import artifact_utils
 
-from notiflow import registry
+from notiflow import model_evaluations, registry
 from notiflow.settings import Settings
-from tfx_pipelines.common import gates, node_runner, tfdv_report
+from tfx_pipelines.common import evaluation_summary, gates, node_runner, tfdv_report
 from tfx_pipelines.components import data_validator
 
 
@@ -151,12 +151,41 @@ def report_evaluation(
     result: node_runner.NodeExecution,
     reported_metrics: Sequence[str] = gates.REPORTED_METRICS,
 ) -> None:
-    """Prints whether the model was blessed, why not, and its metrics by slice."""
+    """Writes the evaluation's summary for the model report, and prints whether the model
+    was blessed, why not, and its metrics by slice."""
+    write_evaluation_summary(run, result, reported_metrics)
     print(
         gates.evaluation_report(
             result.outputs["evaluation"][0], result.outputs["blessing"][0], reported_metrics
         )
     )
+
+
+def write_evaluation_summary(
+    run: NodeRun,
+    result: node_runner.NodeExecution,
+    reported_metrics: Sequence[str] = gates.REPORTED_METRICS,
+) -> None:
+    """The evaluation's summary (:mod:`notiflow.model_evaluations`) for the model report
+    ``/reports/models/<model>``, after the pipeline's own gates decided the blessing. A
+    summary that cannot be written is logged: it must not hide the verdict."""
+    try:
+        summary = evaluation_summary.build_summary(
+            model=run.pipeline_name,
+            run_id=run.run_id,
+            pipeline_run_id=run.pipeline_run_id,
+            end_ds=run.end_ds,
+            training_days=run.settings.training_days,
+            evaluation=result.outputs["evaluation"][0],
+            blessing=result.outputs["blessing"][0],
+            reported_metrics=reported_metrics,
+            config=run.config,
+        )
+        path = model_evaluations.write_summary(run.settings, summary)
+        print(f"Evaluator: evaluation summary written to {path}")
+    except Exception as error:  # noqa: BLE001 - a broken summary must not hide the verdict
+        logging.exception("evaluation summary not written")
+        print(f"Evaluator: WARNING: evaluation summary not written: {error}")
 
 
 def report_evaluation_of(reported_metrics: Sequence[str]) -> Hook:

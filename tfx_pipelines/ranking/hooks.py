@@ -65,6 +65,7 @@ def gate_on_popularity_and_report(run: hooks.NodeRun, result: node_runner.NodeEx
             f"{popularity:.4g} (items ordered by {configs.POPULARITY_FEATURE_KEY}, same eval "
             f"day, required lift > {configs.POPULARITY_MIN_LIFT:g}): nothing will be pushed",
         )
+    hooks.write_evaluation_summary(run, result, configs.REPORTED_METRICS)
     print(gates.evaluation_report(evaluation, blessing, configs.REPORTED_METRICS))
     print(
         f"  popularity baseline (each digest ordered by {configs.POPULARITY_FEATURE_KEY}, "
