@@ -1,5 +1,5 @@
-"""The reports web app: data-quality runs by layer and day, the notification plans, GX Data
-Docs, dbt docs, TFDV.
+"""The reports web app: data-quality runs by layer and day, the notification plans, the
+models' versions and evaluations, GX Data Docs, dbt docs, TFDV.
 
 A FastAPI app that Airflow's API server mounts at ``/reports`` through the notiflow
 plugin (:mod:`notiflow_airflow.reports.plugin`), so the reports sit inside the Airflow UI and
@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from notiflow.settings import Settings
-from notiflow_airflow.reports import plans, results
+from notiflow_airflow.reports import charts, models, plans, results
 from notiflow_airflow.reports.rewrite import rewrite_data_docs
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,9 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-TEMPLATES.filters.update(num=plans.format_number, pct=plans.format_percent)
+TEMPLATES.filters.update(
+    num=charts.format_number, pct=charts.format_percent, metric=models.format_metric
+)
 # Scripts inline and eval: GX pages and dbt docs need both; hosts: this origin only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
@@ -178,6 +180,38 @@ def _add_pages(router: APIRouter, settings: Settings) -> None:
             gate_failed=gate_failed,
             gates_busy=gates_busy,
             hour_chart=plans.hour_chart(day) if day.sends_by_hour else None,
+        )
+
+    @router.get("/models", response_class=HTMLResponse)
+    def model_list() -> HTMLResponse:
+        """Every model: its live version, its history and its evaluations."""
+        return _page("models.html", root="", reports=models.read_models(settings), single=False)
+
+    @router.get("/models/{model}", response_class=HTMLResponse)
+    def model_page(model: str) -> HTMLResponse:
+        if model not in models.model_names():
+            return _page("missing.html", root="../", what="Model", path=model, status_code=404)
+        report = models.read_model(settings, model)
+        return _page("models.html", root="../", reports=[report], single=True)
+
+    @router.get("/models/{model}/{pipeline_run_id}", response_class=HTMLResponse)
+    def model_evaluation(model: str, pipeline_run_id: str) -> HTMLResponse:
+        """One evaluation: the verdict and why, the metrics by slice against the baseline,
+        the calibration."""
+        found = models.read_evaluation(settings, model, pipeline_run_id)
+        if found is None:
+            what, path = "Model evaluation", f"{model}/{pipeline_run_id}"
+            return _page("missing.html", root="../../", what=what, path=path, status_code=404)
+        report, evaluation = found
+        readable = isinstance(evaluation, models.Evaluation)
+        return _page(
+            "model_evaluation.html",
+            root="../../",
+            report=report,
+            pipeline_run_id=pipeline_run_id,
+            evaluation=evaluation if readable else None,
+            unreadable=None if readable else evaluation,
+            calibration_chart=models.calibration_chart(evaluation) if readable else None,
         )
 
     @router.get("/tfdv/", response_class=HTMLResponse)

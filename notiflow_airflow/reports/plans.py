@@ -23,10 +23,11 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from notiflow import domain
 from notiflow.planning.evaluation import ELIGIBLE, EVALUATION_FILE, EXPLORATION, HOLDOUT, POLICY
 from notiflow.planning.plan import PLAN_SUMMARY_FILE, STAGED_SUMMARY_FILE
 from notiflow.settings import Settings
+from notiflow_airflow.reports import charts
+from notiflow_airflow.reports.charts import number
 
 FILES = (STAGED_SUMMARY_FILE, PLAN_SUMMARY_FILE, EVALUATION_FILE)
 ARMS = (POLICY, EXPLORATION, HOLDOUT, ELIGIBLE)
@@ -38,39 +39,12 @@ PUBLISHED, FALLBACK, STAGED, LOGGING = "published", "fallback", "staged", "loggi
 STATUS_CLASSES = {PUBLISHED: "success", FALLBACK: "danger", STAGED: "info", LOGGING: "secondary"}
 
 
-def number(value: Any) -> float | None:
-    """``value`` when it is a finite number (JSON allows NaN; a bool is not a number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def format_number(value: Any, digits: int = 0, signed: bool = False, scale: float = 1) -> str:
-    """The Jinja ``num`` filter: ``value * scale``, thousands separated; a dash for nothing,
-    an odd value as it is."""
-    n = number(value)
-    if n is None:
-        return "—" if value is None else str(value)
-    return f"{n * scale:{'+' if signed else ''},.{digits}f}"
-
-
-def format_percent(value: Any, digits: int = 1, signed: bool = False, unit: str = "%") -> str:
-    """The Jinja ``pct`` filter: a share (or a difference of shares) in percent."""
-    text = format_number(value, digits, signed, scale=100)
-    return text + unit if number(value) is not None else text
-
-
 def _mapping(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
 def _records(value: Any) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _channel_order(channels: Iterable[str]) -> list[str]:
-    known = [c for c in domain.CHANNELS if c in channels]
-    return known + sorted(set(channels) - set(known))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +109,7 @@ class PlanDay:
     def channel_counts(self, key: str) -> list[tuple[str, Any]]:
         """(channel, count) of ``sends_by_channel`` or ``users_capped``, channels in order."""
         counts = _mapping(self.summary.get(key))
-        return [(channel, counts[channel]) for channel in _channel_order(counts)]
+        return [(channel, counts[channel]) for channel in charts.channel_order(counts)]
 
     @property
     def sends_by_hour(self) -> list[int]:
@@ -290,18 +264,7 @@ PLAN_COLOR, LOGGING_COLOR, HOLDOUT_COLOR, ESTIMATE_COLOR = (
     "#e15759",
     "#8c564b",
 )
-CHANNEL_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1")
 SENT_COLOR = "#222222"
-
-
-def _nice_top(top: float) -> tuple[float, float]:
-    """(axis top, tick step): about four round steps covering ``top``."""
-    if top <= 0:
-        return 1.0, 0.25
-    raw = top / 4
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    return math.ceil(top / step - 1e-9) * step, step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,23 +294,12 @@ class _Frame:
 
 
 def _frame(n: int, values: Iterable[float | None], **sizes: int) -> _Frame:
-    top, step = _nice_top(max((v for v in values if v is not None), default=0.0))
+    top, step = charts.nice_top(max((v for v in values if v is not None), default=0.0))
     return _Frame(n, top, step, **sizes)
 
 
 def _axes(frame: _Frame, labels: list[str], max_labels: int = 12) -> list[str]:
-    digits = next((d for d in range(10) if abs(round(frame.step, d) - frame.step) < 1e-12), 10)
-    parts = []
-    ticks = round(frame.top / frame.step)
-    for k in range(ticks + 1):
-        value = k * frame.step
-        y = frame.y(value)
-        parts.append(
-            f'<line class="grid" x1="{frame.left}" x2="{frame.width - frame.right}" '
-            f'y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{frame.left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{value:,.{digits}f}</text>"
-        )
+    parts = charts.y_grid(frame)
     every = max(1, math.ceil(len(labels) / max_labels))
     for i, label in enumerate(labels):
         if (len(labels) - 1 - i) % every == 0:  # the newest day always has its label
@@ -358,56 +310,10 @@ def _axes(frame: _Frame, labels: list[str], max_labels: int = 12) -> list[str]:
     return parts
 
 
-def _legend(frame: _Frame, entries: list[tuple[str, str]]) -> list[str]:
-    parts, x = [], frame.left
-    for label, color in entries:
-        parts.append(
-            f'<rect x="{x}" y="8" width="12" height="12" fill="{color}"/>'
-            f'<text class="legend" x="{x + 16}" y="18">{escape(label)}</text>'
-        )
-        x += 16 + 7 * len(label) + 18
-    return parts
-
-
-def _svg(chart_id: str, title: str, frame: _Frame, parts: list[str]) -> Markup:
-    return Markup(
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {frame.width} {frame.height}" '
-        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{escape(title)}</title>{''.join(parts)}</svg>"
-    )
-
-
-def _tip(tip: str) -> str:
-    """A hover text (an SVG ``<title>``): the exact value without JavaScript."""
-    return f"<title>{escape(tip)}</title>"
-
-
-def _point(x: float, y: float, color: str, css: str, tip: str, r: float = 4) -> str:
-    return (
-        f'<circle class="mark {css}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{color}">'
-        f"{_tip(tip)}</circle>"
-    )
-
-
-def _bar(x: float, width: float, y0: float, y1: float, color: str, css: str, tip: str) -> str:
-    """A bar of ``width`` centred on ``x`` from y0 (below) up to y1, in pixels."""
-    return (
-        f'<rect class="mark {css}" x="{x - width / 2:.1f}" y="{y1:.1f}" width="{width:.1f}" '
-        f'height="{y0 - y1:.1f}" fill="{color}">{_tip(tip)}</rect>'
-    )
-
-
-def _segment(x1: float, y1: float, x2: float, y2: float) -> str:
-    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}"/>'
-
-
 def _line(frame: _Frame, values: list[float | None], color: str, css: str) -> str:
     """A line through the days that have a value (days without one are skipped)."""
     points = [(frame.x(i), frame.y(v)) for i, v in enumerate(values) if v is not None]
-    if len(points) < 2:
-        return ""
-    path = " ".join(f"{'M' if k == 0 else 'L'}{x:.1f},{y:.1f}" for k, (x, y) in enumerate(points))
-    return f'<path class="line {css}" d="{path}" fill="none" stroke="{color}"/>'
+    return charts.path(points, color, css)
 
 
 def _day_labels(days: list[PlanDay]) -> list[str]:
@@ -442,8 +348,9 @@ def opens_chart(days: list[PlanDay]) -> Markup:
         )
         parts.append(
             f'<g class="mark estimate" stroke="{ESTIMATE_COLOR}" fill="{ESTIMATE_COLOR}">'
-            f"{_tip(tip)}{_segment(x, lower, x, upper)}{_segment(x - cap, lower, x + cap, lower)}"
-            f"{_segment(x - cap, upper, x + cap, upper)}"
+            f"{charts.tip(tip)}{charts.segment(x, lower, x, upper)}"
+            f"{charts.segment(x - cap, lower, x + cap, lower)}"
+            f"{charts.segment(x - cap, upper, x + cap, upper)}"
             f'<rect x="{x - 3:.1f}" y="{value - 3:.1f}" width="6" height="6"/></g>'
         )
     parts.append(_line(frame, holdout, HOLDOUT_COLOR, "holdout"))
@@ -452,12 +359,12 @@ def opens_chart(days: list[PlanDay]) -> Markup:
         x = frame.x(i)
         if held is not None:
             tip = f"{day.ds} holdout: {held:.3f}"
-            parts.append(_point(x, frame.y(held), HOLDOUT_COLOR, "holdout", tip, r=3))
+            parts.append(charts.point(x, frame.y(held), HOLDOUT_COLOR, "holdout", tip, r=3))
         if value is not None:
             by_plan = day.planned is True
             tip = f"{day.ds} realized, sent by the {'plan' if by_plan else 'logging policy'}"
             parts.append(
-                _point(
+                charts.point(
                     x,
                     frame.y(value),
                     PLAN_COLOR if by_plan else LOGGING_COLOR,
@@ -465,7 +372,7 @@ def opens_chart(days: list[PlanDay]) -> Markup:
                     f"{tip}: {value:.3f}",
                 )
             )
-    parts += _legend(
+    parts += charts.legend(
         frame,
         [
             ("realized, plan", PLAN_COLOR),
@@ -474,7 +381,7 @@ def opens_chart(days: list[PlanDay]) -> Markup:
             ("estimate before sending", ESTIMATE_COLOR),
         ],
     )
-    return _svg("chart-opens", "Opens per eligible user by day", frame, parts)
+    return charts.svg("chart-opens", "Opens per eligible user by day", frame, parts)
 
 
 def sends_chart(days: list[PlanDay]) -> Markup:
@@ -482,8 +389,8 @@ def sends_chart(days: list[PlanDay]) -> Markup:
     the sends realized (every channel) once the day was evaluated."""
     days = sorted(days, key=lambda d: d.ds)
     stacks = [[(c, number(n) or 0) for c, n in d.channel_counts("sends_by_channel")] for d in days]
-    channels = _channel_order({c for stack in stacks for c, _ in stack})
-    colors = {c: CHANNEL_COLORS[k % len(CHANNEL_COLORS)] for k, c in enumerate(channels)}
+    channels = charts.channel_order({c for stack in stacks for c, _ in stack})
+    colors = charts.channel_colors(channels)
     sent = [d.realized_sends for d in days]
     frame = _frame(len(days), [*(sum(n for _, n in s) for s in stacks), *sent])
     parts = _axes(frame, _day_labels(days))
@@ -494,17 +401,20 @@ def sends_chart(days: list[PlanDay]) -> Markup:
             tip = f"{day.ds} {channel}: {sends:,.0f} planned" + (" (not sent)" if faded else "")
             css = "sends faded" if faded else "sends"
             y0, y1 = frame.y(base), frame.y(base + sends)
-            parts.append(_bar(frame.x(i), width, y0, y1, colors[channel], css, tip))
+            parts.append(charts.bar(frame.x(i), width, y0, y1, colors[channel], css, tip))
             base += sends
     for i, (day, value) in enumerate(zip(days, sent, strict=True)):
         if value is not None:
             x, y, half = frame.x(i), frame.y(value), width / 2 + 3
             parts.append(
                 f'<g class="mark sent" stroke="{SENT_COLOR}">'
-                f"{_tip(f'{day.ds} sent: {value:,.0f}')}{_segment(x - half, y, x + half, y)}</g>"
+                f"{charts.tip(f'{day.ds} sent: {value:,.0f}')}"
+                f"{charts.segment(x - half, y, x + half, y)}</g>"
             )
     legend = [(c, colors[c]) for c in channels] + [("sent (all channels)", SENT_COLOR)]
-    return _svg("chart-sends", "Sends per day by channel", frame, parts + _legend(frame, legend))
+    return charts.svg(
+        "chart-sends", "Sends per day by channel", frame, parts + charts.legend(frame, legend)
+    )
 
 
 def active_chart(days: list[PlanDay]) -> Markup:
@@ -521,9 +431,11 @@ def active_chart(days: list[PlanDay]) -> Markup:
         for i, (day, value) in enumerate(zip(days, values, strict=True)):
             if value is not None:
                 tip = f"{day.ds} {name}: {value:.1%} active"
-                parts.append(_point(frame.x(i), frame.y(value), color, f"active {name}", tip, r=3))
-    parts += _legend(frame, [(name, color) for name, color, _ in series])
-    return _svg("chart-active", "Share of users active by day", frame, parts)
+                parts.append(
+                    charts.point(frame.x(i), frame.y(value), color, f"active {name}", tip, r=3)
+                )
+    parts += charts.legend(frame, [(name, color) for name, color, _ in series])
+    return charts.svg("chart-active", "Share of users active by day", frame, parts)
 
 
 def hour_chart(day: PlanDay) -> Markup:
@@ -534,7 +446,7 @@ def hour_chart(day: PlanDay) -> Markup:
     for hour, sends in zip(HOURS, counts, strict=True):
         tip = f"{hour}h: {sends:,.0f} sends"
         parts.append(
-            _bar(
+            charts.bar(
                 frame.x(hour),
                 frame.band * 0.75,
                 frame.y(0),
@@ -544,4 +456,4 @@ def hour_chart(day: PlanDay) -> Markup:
                 tip,
             )
         )
-    return _svg("chart-hours", f"Sends of {day.ds} by local hour", frame, parts)
+    return charts.svg("chart-hours", f"Sends of {day.ds} by local hour", frame, parts)

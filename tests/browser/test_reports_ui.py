@@ -1,7 +1,8 @@
 """Headless Chromium logs in to Airflow and reads the data-quality reports inside its UI.
 
 Seeds a home with real content (two simulated days, the dbt marts, the GX gate of each
-day: the second is corrupted and fails), starts only Airflow's API server (which
+day: the second is corrupted and fails; model registries and evaluation summaries as the
+TFX hooks write them), starts only Airflow's API server (which
 serves the UI and, through the notiflow plugin, the reports), then drives the Debian
 `chromium` with Playwright. Every request the browser makes is recorded: one to a
 host other than loopback fails the test. Screenshots go to test-artifacts/browser/.
@@ -22,6 +23,7 @@ from notiflow.settings import Settings
 from notiflow_airflow import local as airflow_local
 from tests.conftest import START
 from tests.paths import REPO_ROOT
+from tests.reports_seed import REFUSED_RUN, seed_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -90,6 +92,7 @@ def _seed(settings: Settings) -> str:
     dbt_docs = settings.reports_dir / "dbt-docs"
     dbt_docs.mkdir(parents=True)
     shutil.copy(settings.dbt_target_dir / "static_index.html", dbt_docs / "index.html")
+    seed_models(settings)
     return run_ids[FAULT_DAY]
 
 
@@ -197,6 +200,41 @@ def test_dbt_docs_render_inside_airflow(page, airflow):
     frame.goto(frame.url.split("#")[0] + "#!/model/model.notiflow.ml_engagement_examples")
     frame.locator("h1", has_text="ml_engagement_examples").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "05-dbt-docs-in-airflow.png"))
+
+
+def test_model_report_draws_the_calibration_plot(page, airflow):
+    settings, _ = airflow
+    _log_in(page, settings)
+    page.get_by_role("link", name="Reports").click()
+    reports = page.frame_locator("iframe[title='Reports']")
+    reports.locator("a.nav-link", has_text="Models").click()
+    live = reports.locator("#model-engagement .live")
+    live.wait_for()
+    assert live.get_attribute("data-version") == "1002"
+    assert "NOT BLESSED" in reports.locator(f"#evaluation-{REFUSED_RUN}").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "06-models.png"))
+
+    reports.locator(f"#evaluation-{REFUSED_RUN} a").first.click()
+    chart = reports.locator("svg#chart-calibration")
+    chart.wait_for()
+    box = chart.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 150, box
+    drawn = chart.evaluate(
+        """svg => ({
+            points: [...svg.querySelectorAll("circle.mark")].filter(c => {
+                const b = c.getBoundingClientRect();
+                return b.width > 0 && b.height > 0;
+            }).length,
+            lines: [...svg.querySelectorAll("path.line")].filter(
+                p => p.getTotalLength() > 100).length,
+        })"""
+    )
+    assert drawn == {"points": 40, "lines": 4}, drawn  # overall and 3 channels, 10 bins each
+    refused = reports.locator("#metrics td.failed")
+    assert "fails" in refused.inner_text()
+    assert refused.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(245, 198, 203)"
+    chart.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "07-model-evaluation.png"))
 
 
 def _assert_bootstrap_applied(frame) -> None:
