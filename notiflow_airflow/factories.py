@@ -30,6 +30,15 @@ from notiflow_airflow.operators import TfxComponentOperator
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 WINDOW_TASK_ID = "training_window"
+# The model report of the reports plugin (notiflow_airflow.reports): live version,
+# history, every evaluation by slice against the baseline, calibration.
+MODEL_REPORT_PATH = "/reports/models/{model}"
+
+
+def model_report_link(model: str) -> str:
+    """A Markdown link to ``model``'s report, for DAG and task docs."""
+    path = MODEL_REPORT_PATH.format(model=model)
+    return f"[{path}]({path})"
 
 
 def asset(settings: Settings, name: str, schema: str = MARTS_SCHEMA) -> Asset:
@@ -91,6 +100,12 @@ def tfx_node_task(
         append_env=True,
         pool=WAREHOUSE_POOL if pipelines.reads_warehouse(node) else "default_pool",
         outlets=[model_asset] if pushes else [],
+        doc_md=(
+            "Pushes the model only if the Evaluator blessed it. The verdict and why, the "
+            f"metrics by slice against the live model: {model_report_link(pipeline)}"
+            if pushes
+            else None
+        ),
     )
 
 
@@ -118,7 +133,8 @@ def training_dag(
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["notiflow", "training", "tfx", pipeline, *tags],
-        doc_md=doc_md,
+        doc_md=f"{doc_md or ''}\n\n**Model report** (the live version, its history, every "
+        f"evaluation by slice): {model_report_link(pipeline)}\n",
         params={
             "end_ds": Param(
                 None,
