@@ -36,31 +36,16 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def read_baseline_metrics(evaluation_artifact: types.Artifact) -> dict[str, dict[str, float]]:
-    """The baseline model's metrics by slice name (empty when there was no baseline):
-    :func:`gates.read_metrics`'s counterpart."""
-    result: dict[str, dict[str, float]] = {}
-    for metrics in tfma.load_metrics(evaluation_artifact.uri):
-        for kv in metrics.metric_keys_and_values:
-            key = kv.key
-            if key.is_diff or key.model_name != tfma.BASELINE_KEY:
-                continue
-            if kv.value.HasField("double_value"):
-                values = result.setdefault(gates._slice_name(metrics.slice_key), {})
-                values[key.name] = kv.value.double_value.value
-    return result
-
-
 def read_failures(evaluation_artifact: types.Artifact) -> list[dict[str, Any]]:
     """TFMA's failed thresholds, one dict each (slice, metric, value, threshold text,
     is_change); :func:`gates.validation_failures` says the same as lines of text."""
     result = tfma.load_validation_result(evaluation_artifact.uri)
     return [
         {
-            "slice": gates._slice_name(per_slice.slice_key),
+            "slice": gates.slice_name(per_slice.slice_key),
             "metric": failure.metric_key.name,
             "value": _finite(failure.metric_value.double_value.value),
-            "threshold": gates._threshold_text(failure.metric_threshold),
+            "threshold": gates.threshold_text(failure.metric_threshold),
             "is_change": failure.metric_key.is_diff,
         }
         for per_slice in result.metric_validations_per_slice
@@ -113,7 +98,7 @@ def read_calibration(
                 continue
             binned = equal_weight_bins(kv.value.calibration_histogram_buckets.buckets, bins)
             if binned:
-                result[side][gates._slice_name(plots.slice_key)] = binned
+                result[side][gates.slice_name(plots.slice_key)] = binned
     return result
 
 
@@ -196,7 +181,7 @@ def build_summary(
         "reported_metrics": list(reported_metrics),
         "metrics": {
             CANDIDATE: _finite_metrics(gates.read_metrics(evaluation)),
-            BASELINE: _finite_metrics(read_baseline_metrics(evaluation)),
+            BASELINE: _finite_metrics(gates.read_metrics(evaluation, tfma.BASELINE_KEY)),
         },
         "extra_metrics": {k: _finite(v) for k, v in gates.extra_metrics(blessing).items()},
         "calibration": read_calibration(evaluation),

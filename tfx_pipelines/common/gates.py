@@ -151,7 +151,7 @@ def check_anomalies(anomalies_artifact: types.Artifact) -> list[str]:
 # --- Evaluator --------------------------------------------------------------------
 
 
-def _slice_name(slice_key: Any) -> str:
+def slice_name(slice_key: Any) -> str:
     parts = []
     for key in slice_key.single_slice_keys:
         value = getattr(key, key.WhichOneof("kind"))
@@ -159,17 +159,21 @@ def _slice_name(slice_key: Any) -> str:
     return ",".join(parts) or "overall"
 
 
-def read_metrics(evaluation_artifact: types.Artifact) -> dict[str, dict[str, float]]:
-    """Candidate model metrics by slice name ("overall", "channel=push", ...)."""
+def read_metrics(
+    evaluation_artifact: types.Artifact, model: str = tfma.CANDIDATE_KEY
+) -> dict[str, dict[str, float]]:
+    """Metrics by slice name ("overall", "channel=push", ...) of ``model``: the candidate
+    (also TFMA's unnamed single model) or ``tfma.BASELINE_KEY`` (empty without one)."""
+    names = ("", tfma.CANDIDATE_KEY) if model == tfma.CANDIDATE_KEY else (model,)
     result: dict[str, dict[str, float]] = {}
     for metrics in tfma.load_metrics(evaluation_artifact.uri):
-        values = result.setdefault(_slice_name(metrics.slice_key), {})
         for kv in metrics.metric_keys_and_values:
             key = kv.key
-            # Skip the baseline's own metrics and candidate-minus-baseline diffs.
-            if key.is_diff or key.model_name not in ("", tfma.CANDIDATE_KEY):
+            # Skip the other model's metrics and candidate-minus-baseline diffs.
+            if key.is_diff or key.model_name not in names:
                 continue
             if kv.value.HasField("double_value"):
+                values = result.setdefault(slice_name(metrics.slice_key), {})
                 values[key.name] = kv.value.double_value.value
     return result
 
@@ -186,8 +190,8 @@ def validation_failures(evaluation_artifact: types.Artifact) -> list[str]:
             what = f"{key.name}{' change vs baseline' if key.is_diff else ''}"
             value = failure.metric_value.double_value.value
             lines.append(
-                f"[{_slice_name(per_slice.slice_key)}] {what} = {value:.6g} "
-                f"fails threshold {_threshold_text(failure.metric_threshold)}"
+                f"[{slice_name(per_slice.slice_key)}] {what} = {value:.6g} "
+                f"fails threshold {threshold_text(failure.metric_threshold)}"
             )
     if result.missing_thresholds:
         lines.append("a metric that has a threshold was not computed")
@@ -196,7 +200,7 @@ def validation_failures(evaluation_artifact: types.Artifact) -> list[str]:
     return lines or [f"validation failed: {result}"]
 
 
-def _threshold_text(threshold: Any) -> str:
+def threshold_text(threshold: Any) -> str:
     if threshold.HasField("value_threshold"):
         bound = threshold.value_threshold
         parts = []
