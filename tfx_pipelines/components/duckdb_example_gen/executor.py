@@ -178,32 +178,36 @@ def _connect(database: str, query: str) -> duckdb.DuckDBPyConnection:
 
 
 class _ReadDuckDBDoFn(beam.DoFn):
-    """Runs one query and yields its rows as tf.Examples, fetching in batches."""
+    """Runs one query and yields its rows as serialized tf.Examples, fetching in batches.
+
+    Serialized (deterministically, as ExampleGen would serialize them) rather than as
+    proto objects: Beam's local runner holds a split in memory, and a parsed Example
+    takes several times its serialized size (1.4M rows: 8.6 GiB peak RSS before)."""
 
     def __init__(self, database: str, columns: Sequence[str], types: Sequence[str]):
         self._database = database
         self._columns = list(columns)
         self._types = list(types)
 
-    def process(self, query: str) -> Iterator[tf.train.Example]:
+    def process(self, query: str) -> Iterator[bytes]:
         converter = RowConverter(self._columns, self._types)
         con = _connect(self._database, query)
         try:
             cursor = con.execute(query)
             while rows := cursor.fetchmany(_FETCH_BATCH_ROWS):
                 for row in rows:
-                    yield converter.to_example(row)
+                    yield converter.to_example(row).SerializeToString(deterministic=True)
         finally:
             con.close()
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
+@beam.typehints.with_output_types(bytes)
 def _DuckDBToExample(  # noqa: N802 - Beam PTransform naming
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.pvalue.PCollection:
-    """Reads one split (``split_pattern`` is a DuckDB SQL query) as tf.Examples."""
+    """Reads one split (``split_pattern`` is a DuckDB SQL query) as serialized tf.Examples."""
     database = database_from_exec_properties(exec_properties)
     # Fail before Beam starts: an empty split or a broken query should name itself.
     columns, types, _ = describe_query(database, split_pattern)
