@@ -61,6 +61,28 @@ def stdout_to_stderr():
         os.close(saved)
 
 
+def seed_history(settings, today: dt.date) -> float:
+    """Simulates and builds the history (``notiflow.cli.seed_history``), its output on
+    stderr; returns its seconds."""
+    from notiflow import cli
+
+    started = time.perf_counter()
+    with stdout_to_stderr():  # its progress and dbt's log; stdout is the JSON
+        cli.seed_history(settings, today)
+    return round(time.perf_counter() - started, 1)
+
+
+def landed_days(settings) -> list[dt.date]:
+    """The days of the raw layer, in order."""
+    from notiflow import domain, warehouse
+
+    with warehouse.connect(settings, read_only=True) as con:
+        rows = con.execute(
+            f"select distinct ds from {domain.RAW_SCHEMA}.notifications order by 1"
+        ).fetchall()
+    return [day for (day,) in rows]
+
+
 def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 

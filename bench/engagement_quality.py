@@ -53,9 +53,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from common import (  # noqa: E402
     DEFAULT_TODAY,
     PipelineFailed,
+    landed_days,
     run_logged,
     run_pipeline,
-    stdout_to_stderr,
+    seed_history,
     tail,
     tfx_environment,
     world_environment,
@@ -195,7 +196,7 @@ def main() -> int:
 
     from simulate_scale import machine
 
-    from notiflow import cli, domain, registry, warehouse
+    from notiflow import registry
     from notiflow.settings import Settings
     from notiflow.simulator.truth import SCHEMA as TRUTH_SCHEMA
 
@@ -214,17 +215,8 @@ def main() -> int:
     log = home / "engagement_quality.log"
     try:
         if args.home is None:
-            started = time.perf_counter()
-            with stdout_to_stderr():  # its progress and dbt's log; stdout is the JSON
-                cli.seed_history(settings, args.today)
-            seconds["history_simulate_and_dbt_build"] = round(time.perf_counter() - started, 1)
-        with warehouse.connect(settings, read_only=True) as con:
-            landed = [
-                d
-                for (d,) in con.execute(
-                    f"select distinct ds from {domain.RAW_SCHEMA}.notifications order by 1"
-                ).fetchall()
-            ]
+            seconds["history_simulate_and_dbt_build"] = seed_history(settings, args.today)
+        landed = landed_days(settings)
         held_out = landed[-2]  # the last landed day matures its labels
         end_ds = held_out - dt.timedelta(days=1)
         train_first = end_ds - dt.timedelta(days=settings.training_days)

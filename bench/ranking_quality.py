@@ -53,9 +53,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from common import (  # noqa: E402
     DEFAULT_TODAY,
     PipelineFailed,
+    landed_days,
     run_logged,
     run_pipeline,
-    stdout_to_stderr,
+    seed_history,
     tail,
     tfx_environment,
     world_environment,
@@ -159,7 +160,7 @@ def main() -> int:
     import pandas as pd
     from simulate_scale import machine
 
-    from notiflow import cli, domain, registry, warehouse
+    from notiflow import domain, registry, warehouse
     from notiflow.settings import Settings
     from notiflow.simulator.response import POSITION_DECAY
     from notiflow.simulator.truth import SCHEMA as TRUTH_SCHEMA
@@ -181,17 +182,8 @@ def main() -> int:
     log = home / "ranking_quality.log"
     try:
         if args.home is None:
-            started = time.perf_counter()
-            with stdout_to_stderr():  # its progress and dbt's log; stdout is the JSON
-                cli.seed_history(settings, args.today)
-            seconds["history_simulate_and_dbt_build"] = round(time.perf_counter() - started, 1)
-        with warehouse.connect(settings, read_only=True) as con:
-            landed = [
-                d
-                for (d,) in con.execute(
-                    f"select distinct ds from {domain.RAW_SCHEMA}.notifications order by 1"
-                ).fetchall()
-            ]
+            seconds["history_simulate_and_dbt_build"] = seed_history(settings, args.today)
+        landed = landed_days(settings)
         held_out, end_ds = landed[-1], landed[-1] - dt.timedelta(days=1)
         result.update(
             days_simulated=len(landed),

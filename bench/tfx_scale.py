@@ -36,7 +36,7 @@ from common import (  # noqa: E402
     DEFAULT_TODAY,
     PipelineFailed,
     run_pipeline,
-    stdout_to_stderr,
+    seed_history,
     world_environment,
 )
 
@@ -56,7 +56,7 @@ def main() -> int:
 
     from simulate_scale import machine
 
-    from notiflow import cli, domain, warehouse
+    from notiflow import domain, warehouse
     from notiflow.settings import Settings
 
     home = args.home or Path(tempfile.mkdtemp(prefix="notiflow-bench-tfx-scale-"))
@@ -72,10 +72,7 @@ def main() -> int:
     log = home / "tfx_scale.log"
     try:
         if args.home is None:
-            started = time.perf_counter()
-            with stdout_to_stderr():
-                cli.seed_history(settings, args.today)
-            result["history_seconds"] = round(time.perf_counter() - started, 1)
+            result["history_seconds"] = seed_history(settings, args.today)
         table = domain.mart_table(domain.ENGAGEMENT_EXAMPLES)
         with warehouse.connect(settings, read_only=True) as con:
             (end_ds,) = con.execute(f"select max(ds) from {table} where is_label_mature").fetchone()
