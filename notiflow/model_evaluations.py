@@ -41,7 +41,6 @@ The fields of a summary (every evaluation, blessed or not):
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -64,18 +63,6 @@ class Unreadable(NamedTuple):
 
     path: Path
     error: str
-
-
-def data_windows(end_ds: datetime.date, training_days: int) -> dict[str, dict[str, str]]:
-    """``eval_window`` (the day ``end_ds``) and ``train_window`` (the ``training_days``
-    days before it), as the registry records them."""
-    return {
-        "eval_window": {"start": end_ds.isoformat(), "end": end_ds.isoformat()},
-        "train_window": {
-            "start": (end_ds - datetime.timedelta(days=training_days)).isoformat(),
-            "end": (end_ds - datetime.timedelta(days=1)).isoformat(),
-        },
-    }
 
 
 def summaries_dir(settings: Settings, model: str) -> Path:

@@ -45,6 +45,18 @@ def latest_model(settings: Settings, model: str) -> dict[str, Any] | None:
     return history[-1] if history else None
 
 
+def data_windows(end_ds: datetime.date, training_days: int) -> dict[str, dict[str, str]]:
+    """``eval_window`` (the day ``end_ds``) and ``train_window`` (the ``training_days``
+    days before it), as the registry, the model report and the TFDV report record them."""
+    return {
+        "eval_window": {"start": end_ds.isoformat(), "end": end_ds.isoformat()},
+        "train_window": {
+            "start": (end_ds - datetime.timedelta(days=training_days)).isoformat(),
+            "end": (end_ds - datetime.timedelta(days=1)).isoformat(),
+        },
+    }
+
+
 def registry_record(
     model_name: str,
     pushed: dict[str, str],
@@ -71,11 +83,7 @@ def registry_record(
         "path": pushed["path"],
         "auc": overall.get("auc"),
         "metrics": {k: overall[k] for k in names if k in overall},
-        "eval_window": {"start": end_ds.isoformat(), "end": end_ds.isoformat()},
-        "train_window": {
-            "start": (end_ds - datetime.timedelta(days=training_days)).isoformat(),
-            "end": (end_ds - datetime.timedelta(days=1)).isoformat(),
-        },
+        **data_windows(end_ds, training_days),
         "run_id": run_id,
         "pipeline_run_id": pipeline_run_id,
         "pushed_at": pushed_at.isoformat(timespec="seconds"),

@@ -133,7 +133,7 @@ def model_summary(
         "run_id": pipeline_run_id.replace("__", "__2026-10-09T"),
         "pipeline_run_id": pipeline_run_id,
         "end_ds": MODEL_DAY.isoformat(),
-        **model_evaluations.data_windows(MODEL_DAY, 14),
+        **registry.data_windows(MODEL_DAY, 14),
         "evaluated_at": evaluated_at,
         "blessed": blessed,
         "reasons": list(reasons),

@@ -320,8 +320,16 @@ def test_data_windows_are_the_registrys():
     record = registry.registry_record(
         "m", {"version": "1", "path": "p"}, {}, MODEL_DAY, 14, "r", "r", pushed_at
     )
-    windows = model_evaluations.data_windows(MODEL_DAY, 14)
+    windows = registry.data_windows(MODEL_DAY, 14)
     assert windows == {"eval_window": record["eval_window"], "train_window": record["train_window"]}
+    day = MODEL_DAY.isoformat()
+    assert windows == {
+        "eval_window": {"start": day, "end": day},
+        "train_window": {
+            "start": (MODEL_DAY - dt.timedelta(days=14)).isoformat(),
+            "end": (MODEL_DAY - dt.timedelta(days=1)).isoformat(),
+        },
+    }
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from tfx import types
 from tfx.components.evaluator import constants as evaluator_constants
 from tfx.orchestration import metadata
 
-from notiflow import model_evaluations
+from notiflow import registry
 from tfx_pipelines.common import gates, node_runner
 
 CALIBRATION_BINS = 10
@@ -141,9 +141,7 @@ def not_blessed_reasons(
     pipeline's own gate's reason."""
     if gates.is_blessed(blessing_artifact):
         return []
-    reason = gates.not_blessed_reason(blessing_artifact)
-    why = gates.validation_failures(evaluation_artifact) + ([reason] if reason else [])
-    return why or ["the model blessing is negative"]
+    return gates.why_not_blessed(evaluation_artifact, blessing_artifact)
 
 
 def _finite_metrics(by_slice: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
@@ -172,7 +170,7 @@ def build_summary(
         "run_id": run_id,
         "pipeline_run_id": pipeline_run_id,
         "end_ds": end_ds.isoformat(),
-        **model_evaluations.data_windows(end_ds, training_days),
+        **registry.data_windows(end_ds, training_days),
         "evaluated_at": evaluated_at.isoformat(timespec="seconds"),
         "blessed": gates.is_blessed(blessing),
         "reasons": not_blessed_reasons(evaluation, blessing),

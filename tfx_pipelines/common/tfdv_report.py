@@ -26,6 +26,7 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
+from notiflow import registry
 from tfx_pipelines.common import gates
 
 REPORT_SUBDIR = "tfdv"
@@ -148,10 +149,7 @@ def write_report(
         "pipeline_run_id": pipeline_run_id,
         "eval_ds": eval_ds.isoformat(),
         "train_days": training_days,
-        "train_window": {
-            "start": (eval_ds - datetime.timedelta(days=training_days)).isoformat(),
-            "end": (eval_ds - datetime.timedelta(days=1)).isoformat(),
-        },
+        "train_window": registry.data_windows(eval_ds, training_days)["train_window"],
         "drift_baseline_ds": previous_span_ds.isoformat() if previous_span_ds else None,
         "status": "fail" if count else "pass",
         "anomaly_count": count,
