@@ -303,6 +303,16 @@ def not_blessed_reason(blessing_artifact: types.Artifact) -> str | None:
     return blessing_artifact.get_string_custom_property(NOT_BLESSED_REASON_PROPERTY) or None
 
 
+def why_not_blessed(
+    evaluation_artifact: types.Artifact, blessing_artifact: types.Artifact
+) -> list[str]:
+    """Why the model is not blessed: TFMA's failed thresholds, then the reason a
+    pipeline's own gate withdrew the blessing with (:func:`revoke_blessing`)."""
+    reason = not_blessed_reason(blessing_artifact)
+    why = validation_failures(evaluation_artifact) + ([reason] if reason else [])
+    return why or ["the model blessing is negative"]
+
+
 def add_extra_metrics(
     config: Any, blessing_artifact: types.Artifact, metrics: dict[str, float]
 ) -> None:

@@ -216,9 +216,7 @@ def register_pushed_model(
         blessing = evaluator.outputs["blessing"][0]
         pushed = gates.pushed_model_info(result.outputs["pushed_model"][0])
         if pushed is None:
-            reason = gates.not_blessed_reason(blessing)
-            why = gates.validation_failures(evaluation) + ([reason] if reason else [])
-            why = why or ["the model blessing is negative"]
+            why = gates.why_not_blessed(evaluation, blessing)
             print(
                 f"Pusher: NOTHING PUSHED in run {run.run_id}: the Evaluator did not bless the "
                 "new model, so the live model stays.\n  why: " + "\n  why: ".join(why)

@@ -149,13 +149,9 @@ def make_serving_signatures(
     }
 
 
-def count_examples(file_pattern: list[str]) -> int:
+def count_examples(file_patterns: list[str]) -> int:
     """Rows in Transform's (gzipped TFRecord) output files."""
-    files = (
-        tf.io.gfile.glob(file_pattern)
-        if isinstance(file_pattern, str)
-        else [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
-    )
+    files = [f for pattern in file_patterns for f in tf.io.gfile.glob(pattern)]
     records = tf.data.TFRecordDataset(files, compression_type="GZIP")
     return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1).numpy())
 
