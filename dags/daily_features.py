@@ -13,6 +13,9 @@ Lands one day of notification activity and turns it into gated features:
    week). A critical failure stops the run before dbt touches anything.
 3. **dbt** builds the day incrementally (`--vars ds`): staging → intermediate →
    marts, each model followed by its tests; a failing test stops its dependants.
+   One `dbt build` does the work (`dbt.dbt_producer_watcher`); a task per model and
+   per test follows its result (Cosmos's watcher mode), and a retried one rebuilds
+   its own node.
 4. **gate_features** runs the feature marts' suites on the day. Only when every
    critical expectation passes does it update the mart Assets
    (`ml_engagement_examples` schedules `engagement_training`).
@@ -36,18 +39,14 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from notiflow import domain
-from notiflow.dbt import project_vars
 from notiflow.settings import get_settings
 from notiflow_airflow import tasks
-from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, dbt_paths, task_environment
-from notiflow_airflow.factories import asset
+from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL
+from notiflow_airflow.factories import asset, dbt_task_group
 
 settings = get_settings()
-dbt = dbt_paths(settings)
 mart_assets = [asset(settings, name) for name in domain.FEATURE_MARTS]
 
 
@@ -88,37 +87,7 @@ def daily_features():
     def gate_raw(ds=None, run_id=None) -> list[dict]:
         return tasks.run_quality_layer(settings, "raw", ds, run_id)
 
-    dbt_build = DbtTaskGroup(
-        group_id="dbt",
-        project_config=ProjectConfig(
-            dbt_project_path=dbt["project"],
-            manifest_path=dbt["manifest"],
-            env_vars=task_environment(settings) | settings.dbt_environment(),
-        ),
-        profile_config=ProfileConfig(
-            profile_name="notiflow",
-            target_name=settings.warehouse_target,
-            profiles_yml_filepath=dbt["profiles"],
-        ),
-        execution_config=ExecutionConfig(
-            dbt_executable_path=dbt["executable"], invocation_mode=InvocationMode.SUBPROCESS
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
-            # tests spanning models (relationships) run once all their models are built
-            should_detach_multiple_parents_tests=True,
-            emit_datasets=False,
-            dbt_executable_path=dbt["executable"],
-            invocation_mode=InvocationMode.SUBPROCESS,
-        ),
-        # every model rebuilds only the days the landed day changes (macros/build_window.sql)
-        operator_args={
-            "pool": WAREHOUSE_POOL,
-            "install_deps": False,
-            "vars": project_vars({"ds": "{{ ds }}"}),
-        },
-    )
+    dbt_build = dbt_task_group(settings)
 
     @task(pool=WAREHOUSE_POOL, outlets=mart_assets)
     def gate_features(ds=None, run_id=None, outlet_events=None) -> list[dict]:

@@ -14,8 +14,8 @@ training/serving skew, and writes its report to `/reports/tfdv/`. The Evaluator
 gates per slice: a model is blessed only above the AUC floor overall and on each
 channel, no worse than the last blessed one overall and not more than a tolerance worse
 on any channel, and calibrated on each channel (`tfx_pipelines/engagement/configs.py`);
-a refusal names the slice and metric. The Pusher pushes only a blessed model (otherwise it is skipped and the
-`engagement_model` Asset gets no event).
+a refusal names the slice and metric. The Pusher pushes only a blessed model
+(otherwise it is skipped and the `engagement_model` Asset gets no event).
 
 The DAG is built by `notiflow_airflow.factories.training_dag`; the window logic is in
 `notiflow_airflow.tasks`, what runs after each node in `tfx_pipelines/engagement/hooks.py`.

@@ -1,5 +1,8 @@
 """DAG factories: a DAG file names what differs, the factory builds the rest.
 
+:func:`dbt_task_group` builds the day's dbt task group: one ``dbt build`` of the landed
+day (Cosmos's watcher mode), followed in the UI by a task per model and per test.
+
 :func:`training_dag` builds the training DAG of any TFX pipeline folder
 (:mod:`notiflow.pipelines`): a ``training_window`` task, then one task per node of the
 pipeline's graph, each run in the TFX environment, all sharing one TFX pipeline run
@@ -16,6 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, BaseOperator, Param, task
 
 from notiflow import pipelines
+from notiflow.dbt import project_vars
 from notiflow.domain import MARTS_SCHEMA, TFX_NOT_PUSHED_EXIT_CODE
 from notiflow.settings import Settings, get_settings
 from notiflow_airflow import tasks
@@ -23,6 +27,7 @@ from notiflow_airflow.common import (
     DEFAULT_ARGS,
     WAREHOUSE_POOL,
     asset_uri,
+    dbt_paths,
     model_asset_uri,
     task_environment,
 )
@@ -50,6 +55,64 @@ def asset(settings: Settings, name: str, schema: str = MARTS_SCHEMA) -> Asset:
 def asset_of_model(name: str) -> Asset:
     """The Asset of a model, updated when a new version is pushed."""
     return Asset(name=name, uri=model_asset_uri(name))
+
+
+def dbt_task_group(settings: Settings, group_id: str = "dbt") -> Any:
+    """The dbt task group of the landed day ``ds``, in Cosmos's watcher mode.
+
+    One producer task runs a single ``dbt build --vars ds`` of the whole project (one
+    dbt process parses the project once, instead of one process per model and test);
+    a task per model and per test follows its result, so the UI still shows each node,
+    a failing test fails its own task and dbt skips its dependants. A retried node task
+    (or one cleared in the UI) runs ``dbt run``/``dbt test`` of its own node.
+
+    Only the producer holds the one-slot ``warehouse`` pool for the build; the node
+    tasks read the producer's results (XCom) and would otherwise queue behind it.
+    """
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    dbt = dbt_paths(settings)
+    group = DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=dbt["project"],
+            manifest_path=dbt["manifest"],
+            env_vars=task_environment(settings) | settings.dbt_environment(),
+        ),
+        profile_config=ProfileConfig(
+            profile_name="notiflow",
+            target_name=settings.warehouse_target,
+            profiles_yml_filepath=dbt["profiles"],
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            dbt_executable_path=dbt["executable"],
+            # dbt lives in its own environment (protobuf>=6; TFX needs <5)
+            invocation_mode=InvocationMode.SUBPROCESS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            # A test spanning models (relationships) belongs to each model's test task: the
+            # build runs it once all its models are built, and Cosmos's watcher mode reports
+            # no result for a detached test task.
+            should_detach_multiple_parents_tests=False,
+            emit_datasets=False,
+            dbt_executable_path=dbt["executable"],
+            invocation_mode=InvocationMode.SUBPROCESS,
+        ),
+        # every model rebuilds only the days the landed day changes (macros/build_window.sql)
+        operator_args={
+            "install_deps": False,
+            "vars": project_vars({"ds": "{{ ds }}"}),
+        },
+    )
+    for node_task in group.iter_tasks():
+        producer = isinstance(node_task, DbtProducerWatcherOperator)
+        node_task.pool = WAREHOUSE_POOL if producer else "default_pool"
+    return group
 
 
 def tfx_component_command(

@@ -100,10 +100,16 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     first_models = [t for t, task in dbt_tasks.items() if task["upstream"] == ["gate_raw"]]
     assert first_models  # dbt starts only after the raw gate
     assert all(t in first_models or _ancestors(tasks, t) & set(first_models) for t in dbt_tasks)
-    # every dbt task builds the landed day only
+    # one `dbt build` (the watcher's producer) does the work; a task per model and per
+    # test follows it, and the gate waits for the producer too
+    producer = "dbt.dbt_producer_watcher"
+    assert tasks[producer]["upstream"] == ["gate_raw"]
+    assert f"{producer}_done" in tasks["gate_features"]["upstream"]
+    # every dbt invocation (the build, a node task's own retry) builds the landed day only
     # (with the domain facts every dbt invocation gets as vars)
     landed_day_only = project_vars({"ds": "{{ ds }}"})
-    assert all(task["vars"] == landed_day_only for task in dbt_tasks.values())
+    dbt_commands = {t: task for t, task in dbt_tasks.items() if t != f"{producer}_done"}
+    assert all(task["vars"] == landed_day_only for task in dbt_commands.values())
     marts = ("ml_engagement_examples", "ml_ranking_examples", "ml_scoring_candidates",
              "ml_send_options", "user_features_daily", "pin_features_daily")  # fmt: skip
     upstream_of_gate = _ancestors(tasks, "gate_features")
@@ -114,9 +120,11 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
     assert all(not task["outlets"] for t, task in tasks.items() if t != "gate_features")
     assert tasks["publish_dbt_docs"]["upstream"] == ["gate_features"]
     assert tasks["evaluate_policy"]["upstream"] == ["gate_features"]  # the marts it reads
-    # every task that touches DuckDB holds the one-slot warehouse pool
+    # every task that touches DuckDB holds the one-slot warehouse pool; the tasks that
+    # follow the build read its results, and would otherwise queue behind it
     for task_id, task in tasks.items():
-        assert task["pool"] == "warehouse", task_id
+        follows_the_build = task_id.startswith("dbt.") and task_id != producer
+        assert task["pool"] == ("default_pool" if follows_the_build else "warehouse"), task_id
 
 
 def test_engagement_training_has_one_task_per_tfx_component(dagbag):
