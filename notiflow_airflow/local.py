@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +99,21 @@ def running_pids(settings: Settings) -> dict[str, int]:
     path = _pid_file(settings)
     if not path.exists():
         return {}
-    alive = {}
-    for name, pid in json.loads(path.read_text()).items():
-        try:
-            os.kill(pid, 0)
-            alive[name] = pid
-        except ProcessLookupError:
-            pass
-    return alive
+    return {name: pid for name, pid in json.loads(path.read_text()).items() if _alive(pid)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # a component that died as this process's child stays a zombie until reaped
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not this process's child (started by another command)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def start(
@@ -138,21 +145,34 @@ def start(
         run_dbt(settings, ["parse", "--quiet"])
     _airflow(settings, "db", "migrate")
     _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
-    pids = {}
-    env = airflow_environment(settings)
-    for name, args in selected.items():
-        log = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen(
-            [str(settings.orchestration_bin / "airflow"), *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so stop() ends its children too
-        )
-        pids[name] = process.pid
+    pids = {name: _spawn(settings, name, args) for name, args in selected.items()}
     _pid_file(settings).write_text(json.dumps(pids))
     wait_for_api(settings, timeout_s=timeout_s)
+
+
+def _spawn(settings: Settings, name: str, args: Sequence[str]) -> int:
+    log = open(settings.airflow_home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - the child's
+    process = subprocess.Popen(
+        [str(settings.orchestration_bin / "airflow"), *args],
+        env=airflow_environment(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so stop() ends its children too
+    )
+    return process.pid
+
+
+def restart(settings: Settings, name: str) -> int:
+    """Start component ``name`` again after its process died (a crash, a kill); the
+    others keep running. Returns its new pid."""
+    alive = running_pids(settings)
+    if name in alive:
+        raise AirflowError(f"{name} of {settings.home} is still running (pid {alive[name]})")
+    pids = json.loads(_pid_file(settings).read_text())
+    pids[name] = _spawn(settings, name, components(settings)[name])
+    _pid_file(settings).write_text(json.dumps(pids))
+    return pids[name]
 
 
 def stop(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
@@ -261,6 +281,26 @@ class ApiClient:
             {"logical_date": logical_date, "conf": conf or {}},
         )
         return run["dag_run_id"]
+
+    def clear_run(self, dag_id: str, run_id: str) -> None:
+        """Clear every task of a run (as "Clear" in the UI): the scheduler runs it again."""
+        from urllib.parse import quote
+
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/clear"
+        self._request("POST", path, {"dry_run": False, "only_failed": False})
+
+    def backfill(self, dag_id: str, from_date: str, to_date: str) -> dict:
+        """Airflow's own backfill of the runs with logical dates in [from, to], oldest first,
+        one at a time, executed by the scheduler."""
+        body = {
+            "dag_id": dag_id,
+            "from_date": from_date,
+            "to_date": to_date,
+            "run_backwards": False,
+            "max_active_runs": 1,
+            "reprocess_behavior": "completed",
+        }
+        return self._request("POST", "/api/v2/backfills", body)
 
     def dag_runs(self, dag_id: str) -> list[dict]:
         """The latest 100 runs, oldest first (by creation: queued runs have no start date yet)."""

@@ -153,9 +153,10 @@ def run_component(
     node = node_runner.find_node(ir, node_id)
     run = NodeRun(settings, ir, node, run_id, end_ds)
     checks.check_run(run)
-    print(f"{node_id}: running in pipeline {ir.pipeline_info.id}, run {pipeline_run_id}")
+    # flushed: the task log shows progress as it happens (stdout is a pipe there)
+    print(f"{node_id}: running in {ir.pipeline_info.id}, run {pipeline_run_id}", flush=True)
     result = node_runner.run_node(ir, node_id)
-    print(f"{node_id}: execution {result.execution.id} complete")
+    print(f"{node_id}: execution {result.execution.id} complete", flush=True)
     hook = folder.after_node.get(node_id)
     return NodeOutcome(result, hook(run, result) if hook is not None else None)
 
