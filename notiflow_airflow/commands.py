@@ -44,7 +44,12 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     from notiflow_airflow import local
 
     if args.action == "start":
-        local.start(settings)
+        running = local.running_pids(settings)
+        if running:  # some component died (a crash, a kill): start only what is missing
+            for name in [name for name in local.components(settings) if name not in running]:
+                print(f"restarted {name}: pid {local.restart(settings, name)}")
+        else:
+            local.start(settings)
         print(f"Airflow UI: {local.base_url(settings)}")
     elif args.action == "stop":
         stopped = local.stop(settings)
