@@ -95,14 +95,14 @@ def tfx_environment(settings, environ: dict[str, str]) -> dict[str, str]:
 def run_pipeline(
     settings, environ: dict[str, str], pipeline: str, end_ds: dt.date, log: Path
 ) -> dict[str, dict[str, float]]:
-    """``pipeline`` once for evaluation day ``end_ds``, node by node
-    (``tfx_pipelines.run_component``, as the Airflow tasks run it); per node its seconds
+    """``pipeline`` once for evaluation day ``end_ds``, task by task
+    (``tfx_pipelines.run_component``, as the Airflow tasks run it); per task its seconds
     and peak RSS in GiB. Raises PipelineFailed when a node fails or nothing is pushed."""
     from notiflow import domain, pipelines
 
     env = tfx_environment(settings, environ)
     nodes: dict[str, dict[str, float]] = {}
-    for node in pipelines.load_graph(pipeline):
+    for node in pipelines.tasks(pipelines.load_graph(pipeline)):
         started = time.perf_counter()
         code, peak_rss = run_logged(
             [str(settings.tfx_python), "-m", "tfx_pipelines.run_component", "--pipeline",

@@ -22,6 +22,9 @@ GRAPH_FILE = "pipeline_graph.json"
 
 # Node types (TFX class paths) the orchestration treats specially.
 PUSHER_TYPE = "tfx.components.pusher.component.Pusher"
+# A resolver only queries ML Metadata (milliseconds), but a task of its own would spend
+# the seconds of a TFX process start-up on it: it runs in the task of the node it feeds.
+RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
 
 
 class PipelineNotFoundError(FileNotFoundError):
@@ -90,3 +93,43 @@ def pushes_model(node: dict[str, Any]) -> bool:
 def reads_warehouse(node: dict[str, Any]) -> bool:
     """ExampleGens read the warehouse (and must hold its one-slot pool locally)."""
     return node.get("type", "").endswith("ExampleGen")
+
+
+def tasks(graph: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orchestrator's tasks of a pipeline graph (:func:`load_graph`), in topological
+    order: ``id`` and ``type`` (of the node the task is named after), ``nodes`` (the
+    node ids it runs, in order) and ``upstream`` (task ids).
+
+    A resolver that feeds exactly one node runs first in that node's task (e.g.
+    ``LatestBlessedModelResolver`` in ``Evaluator``); every other node is a task.
+    """
+    downstream: dict[str, list[str]] = {node["id"]: [] for node in graph}
+    for node in graph:
+        for upstream in node["upstream"]:
+            downstream[upstream].append(node["id"])
+    hosted_by = {
+        node["id"]: downstream[node["id"]][0]
+        for node in graph
+        if node.get("type") == RESOLVER_TYPE and len(downstream[node["id"]]) == 1
+    }
+
+    def task_of(node_id: str) -> str:
+        while node_id in hosted_by:
+            node_id = hosted_by[node_id]
+        return node_id
+
+    result = []
+    for node in graph:
+        if node["id"] in hosted_by:
+            continue
+        members = [n for n in graph if task_of(n["id"]) == node["id"]]  # topological order
+        upstream = {task_of(u) for member in members for u in member["upstream"]}
+        result.append(
+            {
+                "id": node["id"],
+                "type": node.get("type"),
+                "nodes": [member["id"] for member in members],
+                "upstream": sorted(upstream - {node["id"]}),
+            }
+        )
+    return result

@@ -4,8 +4,9 @@
 day (Cosmos's watcher mode), followed in the UI by a task per model and per test.
 
 :func:`training_dag` builds the training DAG of any TFX pipeline folder
-(:mod:`notiflow.pipelines`): a ``training_window`` task, then one task per node of the
-pipeline's graph, each run in the TFX environment, all sharing one TFX pipeline run
+(:mod:`notiflow.pipelines`): a ``training_window`` task, then one task per component of
+the pipeline's graph (a resolver runs in the task of the node it feeds:
+``pipelines.tasks``), each run in the TFX environment, all sharing one TFX pipeline run
 in ML Metadata (its id is the Airflow run id), so any component can be retried alone.
 """
 
@@ -145,7 +146,8 @@ def tfx_component_command(
 def tfx_node_task(
     settings: Settings, pipeline: str, node: dict[str, Any], end_ds: str, model_asset: Asset
 ) -> BaseOperator:
-    """The task of one TFX node. A node that pushes a model updates ``model_asset``, and
+    """The task of one TFX node (with the resolvers it hosts: ``pipelines.tasks``). A
+    node that pushes a model updates ``model_asset``, and
     only when it pushed one: otherwise it exits with the skip code, and a skipped task
     emits no Asset event (so nothing downstream scores with an unchanged model)."""
     pushes = pipelines.pushes_model(node)
@@ -218,7 +220,7 @@ def training_dag(
         window = training_window()
         end_ds = f'{{{{ ti.xcom_pull(task_ids="{WINDOW_TASK_ID}") }}}}'
         node_tasks: dict[str, BaseOperator] = {}
-        for node in graph:
+        for node in pipelines.tasks(graph):
             node_tasks[node["id"]] = tfx_node_task(settings, pipeline, node, end_ds, model)
             upstream = [node_tasks[u] for u in node["upstream"]] or [window]
             upstream >> node_tasks[node["id"]]

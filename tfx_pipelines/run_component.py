@@ -126,7 +126,9 @@ def run_component(
     end_ds: datetime.date,
     settings: Settings | None = None,
 ) -> NodeOutcome:
-    """Runs ``node_id`` of the pipeline in run ``run_id`` and then its post-node hook."""
+    """Runs ``node_id`` of the pipeline in run ``run_id`` and then its post-node hook;
+    first the resolvers its task hosts (``notiflow.pipelines.tasks``), each with its
+    hook. A hosted resolver named alone runs alone."""
     folder = load_pipeline(pipeline_name)
     settings = settings or get_settings()
     if settings.warehouse_target != "duckdb":
@@ -150,15 +152,23 @@ def run_component(
             f"{stray} that pipeline {ir.pipeline_info.id!r} does not have; its nodes are "
             f"{node_ids}"
         )
-    node = node_runner.find_node(ir, node_id)
-    run = NodeRun(settings, ir, node, run_id, end_ds)
-    checks.check_run(run)
-    # flushed: the task log shows progress as it happens (stdout is a pipe there)
-    print(f"{node_id}: running in {ir.pipeline_info.id}, run {pipeline_run_id}", flush=True)
-    result = node_runner.run_node(ir, node_id)
-    print(f"{node_id}: execution {result.execution.id} complete", flush=True)
-    hook = folder.after_node.get(node_id)
-    return NodeOutcome(result, hook(run, result) if hook is not None else None)
+    node_runner.find_node(ir, node_id)  # an unknown id fails here, naming the known ones
+    # The task of a node also runs the resolvers it hosts (notiflow.pipelines.tasks), first.
+    task = next(
+        (t for t in pipelines.tasks(node_runner.pipeline_graph(ir)) if t["id"] == node_id), None
+    )
+    outcome = None
+    for each in task["nodes"] if task else [node_id]:
+        node = node_runner.find_node(ir, each)
+        run = NodeRun(settings, ir, node, run_id, end_ds)
+        checks.check_run(run)
+        # flushed: the task log shows progress as it happens (stdout is a pipe there)
+        print(f"{each}: running in {ir.pipeline_info.id}, run {pipeline_run_id}", flush=True)
+        result = node_runner.run_node(ir, each)
+        print(f"{each}: execution {result.execution.id} complete", flush=True)
+        hook = folder.after_node.get(each)
+        outcome = NodeOutcome(result, hook(run, result) if hook is not None else None)
+    return outcome
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -14,9 +14,8 @@ import time
 import pytest
 
 from expectations.results import latest_results
-from notiflow import registry, warehouse
+from notiflow import pipelines, registry, warehouse
 from notiflow.cli import seed_history
-from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.planning.evaluation import EVALUATION_FILE
 from notiflow.planning.plan import PLAN_SUMMARY_FILE, POLICY_NAME, planning_dir
 from notiflow.settings import Settings
@@ -92,8 +91,8 @@ def test_scheduled_day_flows_through_every_layer_to_a_pushed_model(env):
     training_states = _states(api, TRAINING, training["dag_run_id"])
     assert training["state"] == "success", training_states
     assert training["run_type"] == "asset_triggered"
-    for node in load_pipeline_graph("engagement"):
-        assert training_states[node["id"]] == "success"
+    for task in pipelines.tasks(pipelines.load_graph("engagement")):
+        assert training_states[task["id"]] == "success"
 
     # the pushed model loads and predicts in the serving (TFX) environment
     assert len(_served_versions(settings)) == 1
@@ -123,8 +122,8 @@ def test_the_same_day_trains_and_pushes_a_ranking_model(env):
     states = _states(api, RANKING, ranking["dag_run_id"])
     assert ranking["state"] == "success", states
     assert ranking["run_type"] == "asset_triggered"  # by the gated ml_ranking_examples
-    for node in load_pipeline_graph("ranking"):
-        assert states[node["id"]] == "success"
+    for task in pipelines.tasks(pipelines.load_graph("ranking")):
+        assert states[task["id"]] == "success"
     (version,) = _served_versions(settings, "ranking")
     (record,) = [r for r in registry.records(settings, "ranking") if r["version"] == version]
     assert record["metrics"]["ndcg_at_3"] >= ranking_configs.NDCG_FLOOR

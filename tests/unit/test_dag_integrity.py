@@ -128,13 +128,15 @@ def test_daily_features_gates_raw_before_dbt_and_features_after(dagbag):
 
 
 def test_engagement_training_has_one_task_per_tfx_component(dagbag):
-    from notiflow.pipelines import load_graph as load_pipeline_graph
+    from notiflow import pipelines
 
     tasks = dagbag["dags"]["engagement_training"]["tasks"]
-    graph = load_pipeline_graph("engagement")
+    graph = pipelines.tasks(pipelines.load_graph("engagement"))
     assert set(tasks) == {"training_window"} | {node["id"] for node in graph}
     for node in graph:
         assert set(tasks[node["id"]]["upstream"]) == (set(node["upstream"]) or {"training_window"})
+    # the resolvers run in the tasks of the nodes they feed
+    assert "LatestBlessedModelResolver" not in tasks and "Evaluator" in tasks
     for component in (
         "StatisticsGen",
         "SchemaGen",
@@ -148,10 +150,10 @@ def test_engagement_training_has_one_task_per_tfx_component(dagbag):
 
 
 def test_ranking_training_has_one_task_per_tfx_component(dagbag):
-    from notiflow.pipelines import load_graph
+    from notiflow import pipelines
 
     tasks = dagbag["dags"]["ranking_training"]["tasks"]
-    graph = load_graph("ranking")
+    graph = pipelines.tasks(pipelines.load_graph("ranking"))
     assert set(tasks) == {"training_window"} | {node["id"] for node in graph}
     for node in graph:
         assert set(tasks[node["id"]]["upstream"]) == (set(node["upstream"]) or {"training_window"})

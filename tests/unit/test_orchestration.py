@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from notiflow import pipelines
 from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.pipelines import reads_warehouse
 from notiflow_airflow import tasks
@@ -59,3 +60,35 @@ def test_planning_plans_the_day_after_the_landed_day_and_skips_a_relanded_one(mo
         tasks.plan_day(None, events, None)  # an older day was re-landed
     monkeypatch.setattr(tasks, "newest_mart_day", lambda settings, mart: "2026-11-26")
     assert tasks.plan_day(None, {}, None) == "2026-11-26"  # a manual run: the newest
+
+
+def test_a_resolver_runs_in_the_task_of_the_node_it_feeds():
+    tasks = {task["id"]: task for task in pipelines.tasks(load_pipeline_graph("engagement"))}
+    assert "PreviousSpanStatisticsResolver" not in tasks
+    assert "LatestBlessedModelResolver" not in tasks
+    validator, evaluator = tasks["ExampleValidator"], tasks["Evaluator"]
+    assert validator["nodes"] == ["PreviousSpanStatisticsResolver", "ExampleValidator"]
+    assert validator["upstream"] == ["SchemaGen", "StatisticsGen"]
+    assert evaluator["nodes"] == ["LatestBlessedModelResolver", "Evaluator"]
+    assert evaluator["upstream"] == ["ExampleGen", "SchemaGen", "Trainer"]
+    assert tasks["Trainer"]["nodes"] == ["Trainer"]
+    # every node runs in exactly one task, after the tasks of its upstream nodes
+    ran: list[str] = []
+    for task in tasks.values():
+        assert all(u in ran for u in task["upstream"])
+        ran += [task["id"]]
+    assert sorted(n for t in tasks.values() for n in t["nodes"]) == sorted(
+        n["id"] for n in load_pipeline_graph("engagement")
+    )
+
+
+def test_a_resolver_that_feeds_two_nodes_is_a_task_of_its_own():
+    graph = [
+        {"id": "Gen", "type": "Gen", "upstream": []},
+        {"id": "Resolver", "type": pipelines.RESOLVER_TYPE, "upstream": ["Gen"]},
+        {"id": "A", "type": "A", "upstream": ["Resolver"]},
+        {"id": "B", "type": "B", "upstream": ["Resolver", "A"]},
+    ]
+    tasks = {task["id"]: task for task in pipelines.tasks(graph)}
+    assert set(tasks) == {"Gen", "Resolver", "A", "B"}
+    assert tasks["B"] == {"id": "B", "type": "B", "nodes": ["B"], "upstream": ["A", "Resolver"]}
