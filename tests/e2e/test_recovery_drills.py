@@ -80,11 +80,13 @@ def _process(settings: Settings, *argv_parts: str) -> psutil.Process | None:
     return None
 
 
-def _task_log(settings: Settings, dag_id: str, task_id: str, attempt: int = 1) -> str:
+def _task_log(
+    settings: Settings, dag_id: str, task_id: str, attempt: int = 1, run_id: str = "*"
+) -> str:
     logs = settings.airflow_home / "logs" / f"dag_id={dag_id}"
     return "".join(
         path.read_text(errors="replace")
-        for path in logs.glob(f"run_id=*/task_id={task_id}/attempt={attempt}.log")
+        for path in logs.glob(f"run_id={run_id}/task_id={task_id}/attempt={attempt}.log")
     )
 
 
@@ -119,35 +121,52 @@ def _rerun(api, dag_id: str, run_id: str) -> dict:
 
 
 def test_dbt_killed_mid_build_is_retried_and_the_marts_equal_a_clean_run(env):
-    """Killed: the day's `dbt build` (SIGKILL, as the OOM killer would) once it has built
-    a model. Airflow: the producer task fails; its retry is skipped (Cosmos runs one
-    build per run) and each model's and test's task, finding no result, runs its own
-    node, so the run succeeds. Checked: the marts equal those of a clean run of the same
-    day, and clearing that finished run and running it again changes no mart."""
+    """A clean run lands yesterday first (one `dbt build`). Killed: the `dbt build` of a
+    second run of the same day (SIGKILL, as the OOM killer would) once it has built a
+    model. Airflow: the producer task fails; its retry is skipped (Cosmos runs one build
+    per run) and each model's and test's task, finding no result, runs its own node for
+    the day, so the run succeeds. Checked: every mart equals the clean run's."""
     settings, api, today = env
+    day = today - dt.timedelta(days=1)
     api.unpause(DAILY)  # catchup=False: the scheduler creates the run landing yesterday
+    clean = api.wait_for_run(DAILY, timeout_s=900)
+    assert clean["logical_date"].startswith(str(day)) and clean["state"] == "success"
+    assert _task(api, DAILY, clean["dag_run_id"], PRODUCER)["state"] == "success"
+    clean_marts = _marts(settings)
+    assert clean_marts["marts.ml_engagement_examples"][0] > 0
+
+    run_id = api.trigger(DAILY, f"{day}T00:00:05Z")  # the same day, another run
     dbt = _wait(
         "the day's dbt build to build a model",
         lambda: (
-            "OK created" in _task_log(settings, DAILY, PRODUCER)
+            "OK created" in _task_log(settings, DAILY, PRODUCER, run_id=run_id)
             and _process(settings, str(settings.dbt_executable), "build")
         ),
     )
     dbt.send_signal(signal.SIGKILL)
-    run = api.wait_for_run(DAILY, timeout_s=900)
-    assert run["logical_date"].startswith(str(today - dt.timedelta(days=1)))
-    states = {t["task_id"]: t["state"] for t in api.task_instances(DAILY, run["dag_run_id"])}
+    run = api.wait_for_run(DAILY, run_id=run_id, timeout_s=900)
+    states = {t["task_id"]: t["state"] for t in api.task_instances(DAILY, run_id)}
     assert run["state"] == "success", states
-    producer = _task(api, DAILY, run["dag_run_id"], PRODUCER)
+    producer = _task(api, DAILY, run_id, PRODUCER)
     assert producer["try_number"] == 2 and producer["state"] == "skipped"
-    assert "does not support Airflow retries" in _task_log(settings, DAILY, PRODUCER, attempt=2)
-    after_kill = _marts(settings)
-    assert after_kill["marts.ml_engagement_examples"][0] > 0
+    assert "return code -9" in _task_log(settings, DAILY, PRODUCER, run_id=run_id)
+    assert _marts(settings) == clean_marts
 
-    clean = _rerun(api, DAILY, run["dag_run_id"])
-    assert clean["state"] == "success"
-    assert _task(api, DAILY, run["dag_run_id"], PRODUCER)["state"] == "success"
-    assert _marts(settings) == after_kill
+
+def test_a_cleared_finished_run_runs_again_and_changes_no_mart(env):
+    """Done: the clean run of yesterday cleared (as "Clear" in the UI) once finished.
+    Airflow: every task runs again; Cosmos does not run the producer's build a second
+    time in one run (it skips a later try), so each model's and test's task runs its own
+    node. Checked: the run succeeds and every mart is unchanged."""
+    settings, api, today = env
+    clean = next(r for r in api.dag_runs(DAILY) if r["run_type"] == "scheduled")
+    before = _marts(settings)
+    rerun = _rerun(api, DAILY, clean["dag_run_id"])
+    states = {t["task_id"]: t["state"] for t in api.task_instances(DAILY, clean["dag_run_id"])}
+    assert rerun["state"] == "success", states
+    assert _task(api, DAILY, clean["dag_run_id"], "land_day")["try_number"] == 2
+    assert _task(api, DAILY, clean["dag_run_id"], PRODUCER)["state"] == "skipped"
+    assert _marts(settings) == before
 
 
 def _mlmd_executions(settings: Settings) -> dict[str, list[tuple[str, int]]]:
