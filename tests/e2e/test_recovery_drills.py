@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import psutil
 import pytest
 
@@ -94,19 +95,34 @@ def _task(api, dag_id: str, run_id: str, task_id: str) -> dict:
     return next(t for t in api.task_instances(dag_id, run_id) if t["task_id"] == task_id)
 
 
-def _marts(settings: Settings) -> dict[str, tuple]:
-    """Every intermediate and mart table: row count and an order-free hash of its rows."""
+def _marts(settings: Settings) -> dict[str, pd.DataFrame]:
+    """Every intermediate and mart table, its rows in the order of its non-float columns."""
     with warehouse.connect(settings, read_only=True) as con:
-        tables = con.execute(
-            """select table_schema || '.' || table_name from information_schema.tables
-               where table_schema in ('intermediate', 'marts') order by 1"""
+        columns = con.execute(
+            """select table_schema || '.' || table_name, column_name, data_type
+               from information_schema.columns
+               where table_schema in ('intermediate', 'marts')
+               order by table_schema, table_name, ordinal_position"""
         ).fetchall()
+        keys: dict[str, list[str]] = {}
+        for table, column, data_type in columns:
+            exact = data_type not in ("DOUBLE", "FLOAT", "REAL") and "DECIMAL" not in data_type
+            keys.setdefault(table, []).extend([f'"{column}"'] if exact else [])
         return {
-            table: con.execute(
-                f"select count(*), bit_xor(hash(cast(t as varchar))) from {table} as t"
-            ).fetchone()
-            for (table,) in tables
+            table: con.execute(f"select * from {table} order by {', '.join(key)}").df()
+            for table, key in keys.items()
         }
+
+
+def _assert_marts_equal(actual: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]):
+    """Equal tables, floats to 1e-12 relative (DuckDB's parallel sums may differ in the
+    last bits from one build to the next; the dbt tests compare builds the same way)."""
+    assert sorted(actual) == sorted(expected)
+    for table, frame in expected.items():
+        assert len(frame), table
+        pd.testing.assert_frame_equal(
+            actual[table], frame, check_exact=False, rtol=1e-12, obj=table
+        )
 
 
 def _rerun(api, dag_id: str, run_id: str) -> dict:
@@ -133,7 +149,6 @@ def test_dbt_killed_mid_build_is_retried_and_the_marts_equal_a_clean_run(env):
     assert clean["logical_date"].startswith(str(day)) and clean["state"] == "success"
     assert _task(api, DAILY, clean["dag_run_id"], PRODUCER)["state"] == "success"
     clean_marts = _marts(settings)
-    assert clean_marts["marts.ml_engagement_examples"][0] > 0
 
     run_id = api.trigger(DAILY, f"{day}T00:00:05Z")  # the same day, another run
     dbt = _wait(
@@ -150,7 +165,7 @@ def test_dbt_killed_mid_build_is_retried_and_the_marts_equal_a_clean_run(env):
     producer = _task(api, DAILY, run_id, PRODUCER)
     assert producer["try_number"] == 2 and producer["state"] == "skipped"
     assert "return code -9" in _task_log(settings, DAILY, PRODUCER, run_id=run_id)
-    assert _marts(settings) == clean_marts
+    _assert_marts_equal(_marts(settings), clean_marts)
 
 
 def test_a_cleared_finished_run_runs_again_and_changes_no_mart(env):
@@ -166,7 +181,7 @@ def test_a_cleared_finished_run_runs_again_and_changes_no_mart(env):
     assert rerun["state"] == "success", states
     assert _task(api, DAILY, clean["dag_run_id"], "land_day")["try_number"] == 2
     assert _task(api, DAILY, clean["dag_run_id"], PRODUCER)["state"] == "skipped"
-    assert _marts(settings) == before
+    _assert_marts_equal(_marts(settings), before)
 
 
 def _mlmd_executions(settings: Settings) -> dict[str, list[tuple[str, int]]]:
@@ -267,7 +282,7 @@ def test_backfill_lands_the_days_in_order_and_changes_nothing(env):
     assert [r["logical_date"][:10] for r in runs] == [str(day) for day in days]
     for earlier, later in zip(runs, runs[1:], strict=False):
         assert earlier["end_date"] <= later["start_date"]
-    assert _marts(settings) == before
+    _assert_marts_equal(_marts(settings), before)
 
 
 def test_the_drills_left_no_process_behind(env):
