@@ -147,9 +147,9 @@ def tfx_node_task(
     settings: Settings, pipeline: str, node: dict[str, Any], end_ds: str, model_asset: Asset
 ) -> BaseOperator:
     """The task of one TFX node (with the resolvers it hosts: ``pipelines.tasks``). A
-    node that pushes a model updates ``model_asset``, and
-    only when it pushed one: otherwise it exits with the skip code, and a skipped task
-    emits no Asset event (so nothing downstream scores with an unchanged model)."""
+    node that pushes a model updates ``model_asset``, and only when it pushed one:
+    otherwise it exits with the skip code, and a skipped task emits no Asset event (so
+    nothing downstream scores with an unchanged model)."""
     pushes = pipelines.pushes_model(node)
     return TfxComponentOperator(
         task_id=node["id"],
