@@ -92,15 +92,13 @@ def local_dag_runner(end_ds: dt.date) -> int:
 
 def direct_day(settings, ds: str) -> dict[str, float]:
     """The day's work of ``daily_features``, task by task, in this process."""
-    from notiflow.dbt import project_vars, publish_docs, run_dbt
+    from notiflow.dbt import publish_docs, run_dbt
     from notiflow_airflow import tasks
 
     steps = {
         "land_day": lambda: tasks.land_day(settings, ds, None, 0.2, BENCH_RUN_ID),
         "gate_raw": lambda: tasks.run_quality_layer(settings, "raw", ds, BENCH_RUN_ID),
-        "dbt_build": lambda: run_dbt(
-            settings, ["build", "--vars", json.dumps(project_vars({"ds": ds}))]
-        ),
+        "dbt_build": lambda: run_dbt(settings, ["build", "--vars", json.dumps({"ds": ds})]),
         "gate_features": lambda: tasks.run_quality_layer(settings, "features", ds, BENCH_RUN_ID),
         "evaluate_policy": lambda: tasks.evaluate_policy(settings, ds),
         "publish_dbt_docs": lambda: publish_docs(settings),
