@@ -43,7 +43,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from notiflow import domain
 from notiflow.settings import get_settings
 from notiflow_airflow import tasks
-from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL
+from notiflow_airflow.common import WAREHOUSE_POOL, default_args
 from notiflow_airflow.factories import asset, dbt_task_group
 
 settings = get_settings()
@@ -56,7 +56,7 @@ mart_assets = [asset(settings, name) for name in domain.FEATURE_MARTS]
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(settings),
     tags=["notiflow", "features", "dbt", "data-quality"],
     doc_md=__doc__,
     params={

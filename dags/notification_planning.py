@@ -40,7 +40,7 @@ from airflow.sdk import Param, dag, task
 from notiflow import domain
 from notiflow.settings import get_settings
 from notiflow_airflow import tasks
-from notiflow_airflow.common import DEFAULT_ARGS, WAREHOUSE_POOL, task_environment
+from notiflow_airflow.common import WAREHOUSE_POOL, default_args, task_environment
 from notiflow_airflow.factories import START_DATE, asset
 
 settings = get_settings()
@@ -53,7 +53,7 @@ plan = asset(settings, domain.PLAN_TABLE, schema=domain.PLAN_SCHEMA)
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(settings),
     tags=["notiflow", "planning", "policy"],
     doc_md=__doc__,
     params={

@@ -60,6 +60,8 @@ class Settings:
     dbt_project_dir: Path
     dags_dir: Path
     airflow_port: int
+    task_retries: int
+    task_retry_delay_s: int
     bigquery_project: str
     bigquery_dataset: str
     sim_users: int

@@ -16,11 +16,14 @@ from notiflow.settings import Settings
 WAREHOUSE_POOL = "warehouse"
 WAREHOUSE_POOL_DESCRIPTION = "DuckDB allows one process on its file: serializes warehouse tasks."
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "notiflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-}
+
+def default_args(settings: Settings) -> dict[str, Any]:
+    """Every task's defaults: retries (a killed process, a lock held too long) from settings."""
+    return {
+        "owner": "notiflow",
+        "retries": settings.task_retries,
+        "retry_delay": dt.timedelta(seconds=settings.task_retry_delay_s),
+    }
 
 
 def asset_uri(settings: Settings, name: str, schema: str = domain.MARTS_SCHEMA) -> str:

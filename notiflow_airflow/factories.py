@@ -25,10 +25,10 @@ from notiflow.domain import MARTS_SCHEMA, TFX_NOT_PUSHED_EXIT_CODE
 from notiflow.settings import Settings, get_settings
 from notiflow_airflow import tasks
 from notiflow_airflow.common import (
-    DEFAULT_ARGS,
     WAREHOUSE_POOL,
     asset_uri,
     dbt_paths,
+    default_args,
     model_asset_uri,
     task_environment,
 )
@@ -196,7 +196,7 @@ def training_dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(settings),
         tags=["notiflow", "training", "tfx", pipeline, *tags],
         doc_md=f"{doc_md or ''}\n\n**Model report** (the live version, its history, every "
         f"evaluation by slice): {model_report_link(pipeline)}\n",

@@ -95,11 +95,23 @@ def _airflow(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def running_pids(settings: Settings) -> dict[str, int]:
+def _read_processes(settings: Settings) -> dict[str, Any]:
+    """The pid file: each component's pid (the leader of its own process group) and the
+    groups of components that died and were started again (their children may live on:
+    a killed scheduler leaves its LocalExecutor workers behind)."""
     path = _pid_file(settings)
     if not path.exists():
-        return {}
-    return {name: pid for name, pid in json.loads(path.read_text()).items() if _alive(pid)}
+        return {"components": {}, "replaced_groups": []}
+    return json.loads(path.read_text())
+
+
+def _write_processes(settings: Settings, processes: dict[str, Any]) -> None:
+    _pid_file(settings).write_text(json.dumps(processes))
+
+
+def running_pids(settings: Settings) -> dict[str, int]:
+    components_ = _read_processes(settings)["components"]
+    return {name: pid for name, pid in components_.items() if _alive(pid)}
 
 
 def _alive(pid: int) -> bool:
@@ -146,7 +158,7 @@ def start(
     _airflow(settings, "db", "migrate")
     _airflow(settings, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
     pids = {name: _spawn(settings, name, args) for name, args in selected.items()}
-    _pid_file(settings).write_text(json.dumps(pids))
+    _write_processes(settings, {"components": pids, "replaced_groups": []})
     wait_for_api(settings, timeout_s=timeout_s)
 
 
@@ -165,28 +177,48 @@ def _spawn(settings: Settings, name: str, args: Sequence[str]) -> int:
 
 def restart(settings: Settings, name: str) -> int:
     """Start component ``name`` again after its process died (a crash, a kill); the
-    others keep running. Returns its new pid."""
+    others keep running. Returns its new pid. The dead one's process group is kept for
+    :func:`stop`: what it started (the scheduler's workers) outlives it."""
     alive = running_pids(settings)
     if name in alive:
         raise AirflowError(f"{name} of {settings.home} is still running (pid {alive[name]})")
-    pids = json.loads(_pid_file(settings).read_text())
-    pids[name] = _spawn(settings, name, components(settings)[name])
-    _pid_file(settings).write_text(json.dumps(pids))
-    return pids[name]
+    processes = _read_processes(settings)
+    if name in processes["components"]:
+        processes["replaced_groups"].append(processes["components"][name])
+    processes["components"][name] = _spawn(settings, name, components(settings)[name])
+    _write_processes(settings, processes)
+    return processes["components"][name]
 
 
 def stop(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
-    """Stop the process groups started by :func:`start`; returns the components stopped."""
-    pids = running_pids(settings)
-    for pid in pids.values():
-        _signal_group(pid, signal.SIGTERM)
+    """Stop every process group started by :func:`start` and :func:`restart`, the groups
+    of replaced components included; returns the components that were running."""
+    processes = _read_processes(settings)
+    stopped = sorted(running_pids(settings))
+    groups = [*processes["components"].values(), *processes["replaced_groups"]]
+    for group in groups:
+        _signal_group(group, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and running_pids(settings):
+    while time.monotonic() < deadline and _live_groups(groups):
         time.sleep(0.5)
-    for pid in running_pids(settings).values():
-        _signal_group(pid, signal.SIGKILL)
+    for group in _live_groups(groups):
+        _signal_group(group, signal.SIGKILL)
     _pid_file(settings).unlink(missing_ok=True)
-    return sorted(pids)
+    return stopped
+
+
+def _live_groups(groups: Iterable[int]) -> list[int]:
+    """The process groups that still hold a process (a dead leader of our own is reaped
+    first: a zombie still counts as a member)."""
+    live = []
+    for group in groups:
+        _alive(group)
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            continue
+        live.append(group)
+    return live
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -1,59 +1,44 @@
 """The notiflow Airflow plugin: the reports app inside the Airflow 3 UI.
 
 Registered through the ``airflow.plugins`` entry point (pyproject.toml). Airflow's API
-server mounts :func:`notiflow_airflow.reports.app.create_app` at ``/reports`` (``fastapi_apps``)
+server mounts the reports app (:func:`notiflow_airflow.reports.app.create_app`, behind
+the UI's login: :mod:`notiflow_airflow.reports.auth`) at ``/reports`` (``fastapi_apps``)
 and the UI shows a top-level "Reports" nav item that frames it (``external_views`` with
 a ``url_route``: the page is ``/plugin/reports``), and a "Data quality" tab on each DAG
 run that frames ``/reports/runs/<run_id>``.
 
-Login: the UI keeps its JWT in the ``_token`` cookie (httponly, path ``/``), which the
-browser also sends to ``/reports``; every page checks it with Airflow's own auth manager
-(as Airflow's REST API does) and sends a browser without a valid token to the login page.
+Every Airflow process loads the plugins, every task's process included (ObjectStoragePath
+asks them for lineage readers), so this module imports nothing heavy: the app, its
+pandas-backed pages and FastAPI are built on the first request, in the API server only.
 """
 
 from __future__ import annotations
 
-from airflow.plugins_manager import AirflowPlugin
-from fastapi import HTTPException, Request
+from typing import Any
 
-from notiflow_airflow.reports.app import LoginRequired, create_app
+from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/reports"
-RESOURCE_NAME = "notiflow-reports"
 
 
-async def require_airflow_login(request: Request) -> None:
-    """Let through a request carrying a valid Airflow JWT (cookie or bearer) of a viewer."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
-    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+class ReportsApp:
+    """An ASGI app that builds the reports app on its first call and hands it every call."""
 
-    auth_manager = get_auth_manager()
-    header = request.headers.get("authorization", "")
-    token = (
-        header[len("bearer ") :]
-        if header.lower().startswith("bearer ")
-        else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
-    )
-    try:
-        user = await resolve_user_from_token(token)
-    except HTTPException:
-        raise LoginRequired(auth_manager.get_url_login(next_url=str(request.url))) from None
-    if not auth_manager.is_authorized_custom_view(
-        method="GET", resource_name=RESOURCE_NAME, user=user
-    ):
-        raise HTTPException(status_code=403, detail="Forbidden: no access to the reports")
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from notiflow_airflow.reports.app import create_app
+            from notiflow_airflow.reports.auth import require_airflow_login
+
+            self._app = create_app(auth=require_airflow_login)
+        await self._app(scope, receive, send)
 
 
 class NotiflowReportsPlugin(AirflowPlugin):
     name = "notiflow_reports"
-    fastapi_apps = [
-        {
-            "app": create_app(auth=require_airflow_login),
-            "url_prefix": URL_PREFIX,
-            "name": "notiflow reports",
-        }
-    ]
+    fastapi_apps = [{"app": ReportsApp(), "url_prefix": URL_PREFIX, "name": "notiflow reports"}]
     external_views = [
         {
             "name": "Reports",

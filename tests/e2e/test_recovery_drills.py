@@ -43,6 +43,7 @@ def env(tmp_path_factory):
             "NOTIFLOW_SIM_USERS": "1500",
             "NOTIFLOW_SIM_PINS": "200",
             "NOTIFLOW_TRAINING_DAYS": "7",
+            "NOTIFLOW_TASK_RETRY_DELAY_S": "5",  # the killed tasks' retries start at once
         }
     )
     today = dt.datetime.now(dt.UTC).date()
@@ -55,6 +56,8 @@ def env(tmp_path_factory):
     finally:
         airflow_local.stop(settings)
         assert airflow_local.running_pids(settings) == {}
+        # the workers of the killed scheduler included
+        assert _process(settings) is None
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout_s: float = 600.0) -> Any:

@@ -253,3 +253,19 @@ def test_plugin_is_registered_and_valid_for_airflow():
     views = [ExternalViewResponse(**view) for view in NotiflowReportsPlugin.external_views]
     assert {v.destination for v in views} == {"nav", "dag_run"}
     assert all(v.href.startswith("/reports/") for v in views)
+
+
+def test_loading_the_plugin_imports_no_page_code():
+    """Every Airflow process loads the plugins, each task's too: the reports (pandas,
+    FastAPI, the pages) load on the API server's first request, not at plugin load."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, notiflow_airflow.reports.plugin; "
+        "print(sorted({'pandas', 'fastapi', 'notiflow_airflow.reports.app'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
