@@ -74,17 +74,16 @@ def direct_settings_overrides(home: Path) -> dict[str, str]:
 
 def local_dag_runner(end_ds: dt.date) -> int:
     """(TFX interpreter) The whole pipeline for ``end_ds`` in this process."""
-    from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from notiflow.settings import get_settings
     from tfx_pipelines import run_component
-    from tfx_pipelines.common import tf_compat
+    from tfx_pipelines.common import runtime, tf_compat
 
     tf_compat.skip_autograph_for_tf_keras()
     settings = get_settings()
-    config = metadata.sqlite_metadata_connection_config(str(settings.metadata_path))
-    pipeline = run_component.load_pipeline(PIPELINE).build(settings, end_ds, config)
+    config = runtime.metadata_connection_config(settings)
+    pipeline = run_component.load_pipeline(PIPELINE).build(settings, end_ds, config, PIPELINE)
     LocalDagRunner().run(pipeline)
     pushed = [p for p in (settings.serving_dir / PIPELINE).glob("*") if p.is_dir()]
     return 0 if pushed else 1
@@ -120,18 +119,23 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 def airflow_run(api, dag_id: str, timeout_s: float) -> dict:
-    """The DAG's run once finished: its state, wall seconds (queued -> end), per task."""
+    """The DAG's run once finished: its state, wall seconds (queued -> end), and per task
+    its seconds queued, started and ended after the run was queued (where the wall time
+    between the tasks goes)."""
     run = api.wait_for_run(dag_id, timeout_s=timeout_s)
     tasks_ = api.task_instances(dag_id, run["dag_run_id"])
+    queued = run.get("queued_at") or run.get("start_date")
     return {
         "run_id": run["dag_run_id"],
         "state": run["state"],
-        "wall_seconds": _seconds(run.get("queued_at") or run.get("start_date"), run["end_date"]),
+        "wall_seconds": _seconds(queued, run["end_date"]),
         "running_seconds": _seconds(run.get("start_date"), run["end_date"]),
-        "task_seconds": {
-            t["task_id"]: round(t["duration"] or 0.0, 1)
+        "task_timeline": {
+            t["task_id"]: [
+                _seconds(queued, t.get(key)) for key in ("queued_when", "start_date", "end_date")
+            ]
             for t in sorted(tasks_, key=lambda t: t.get("start_date") or "")
-        },
+        },  # fmt: skip
         "failed_tasks": sorted(t["task_id"] for t in tasks_ if t["state"] == "failed"),
     }
 

@@ -32,16 +32,13 @@ Every task that touches the DuckDB warehouse holds the one-slot `warehouse` pool
 
 from __future__ import annotations
 
-import shlex
-
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Param, dag, task
 
 from notiflow import domain
 from notiflow.settings import get_settings
 from notiflow_airflow import tasks
-from notiflow_airflow.common import WAREHOUSE_POOL, default_args, task_environment
-from notiflow_airflow.factories import START_DATE, asset
+from notiflow_airflow.common import WAREHOUSE_POOL, default_args
+from notiflow_airflow.factories import START_DATE, asset, tfx_environment_task
 
 settings = get_settings()
 candidates = asset(settings, domain.SCORING_CANDIDATES)
@@ -79,13 +76,10 @@ def notification_planning():
 
     day = plan_day()
     plan_ds = '{{ ti.xcom_pull(task_ids="plan_day") }}'
-    score_candidates = BashOperator(
-        task_id="score_candidates",
-        bash_command=shlex.join(
-            [str(settings.tfx_python), "-m", "tfx_pipelines.scoring", "--ds", plan_ds]
-        ),
-        env=task_environment(settings),
-        append_env=True,
+    score_candidates = tfx_environment_task(
+        settings,
+        "score_candidates",
+        ["tfx_pipelines.scoring", "--ds", plan_ds],
         pool=WAREHOUSE_POOL,
     )
 

@@ -24,11 +24,38 @@ from notiflow.domain import HOLDOUT_SHARE_DEFAULT
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "NOTIFLOW_"
 WAREHOUSE_TARGETS = ("duckdb", "bigquery")
+# Where TFX tasks run: the local TFX venv, or a Kubernetes pod on the tfx image each.
+TFX_RUNNERS = ("local", "kubernetes")
+# ML Metadata: a SQLite file (metadata_path), or MySQL (Cloud SQL) shared by every pod.
+METADATA_STORES = ("sqlite", "mysql")
+# Beam: in the TFX task's process, or a Dataflow job on the tfx image (its SDK container).
+BEAM_RUNNERS = ("direct", "dataflow")
 # Where the raw layer's days come from: the simulator, or a team's own logs in the
 # landing folder (notiflow.landing).
 SOURCES = ("simulator", "landing")
 # Settings that take one of a few values.
-_CHOICES = {"warehouse_target": WAREHOUSE_TARGETS, "source": SOURCES}
+_CHOICES = {
+    "warehouse_target": WAREHOUSE_TARGETS,
+    "source": SOURCES,
+    "tfx_runner": TFX_RUNNERS,
+    "metadata_store": METADATA_STORES,
+    "beam_runner": BEAM_RUNNERS,
+}
+# The settings each choice needs (empty by default: deployment facts, not defaults).
+_REQUIRED_BY = {
+    ("tfx_runner", "kubernetes"): ("tfx_image",),
+    ("metadata_store", "mysql"): ("metadata_mysql_host",),
+    ("beam_runner", "dataflow"): (
+        "gcp_project",
+        "gcp_region",
+        "dataflow_temp_location",
+        "tfx_image",
+    ),
+    ("warehouse_target", "bigquery"): ("bigquery_project",),
+}
+# Secrets: read from the environment (a secrets backend, a Kubernetes Secret), never
+# written in defaults.toml, never passed on by as_environment() nor shown in a repr.
+_SECRETS = ("metadata_mysql_password",)
 # Paths that resolve against project_dir (the others resolve against home).
 _PROJECT_PATHS = ("home", "venvs_dir", "dbt_project_dir", "dags_dir")
 # Defaults that are domain facts (notiflow.domain), not deployment choices.
@@ -64,6 +91,21 @@ class Settings:
     task_retry_delay_s: int
     bigquery_project: str
     bigquery_dataset: str
+    tfx_runner: str
+    tfx_image: str
+    kubernetes_namespace: str
+    kubernetes_service_account: str
+    kubernetes_home_claim: str
+    metadata_store: str
+    metadata_mysql_host: str
+    metadata_mysql_port: int
+    metadata_mysql_database: str
+    metadata_mysql_user: str
+    metadata_mysql_password_secret: str
+    beam_runner: str
+    gcp_project: str
+    gcp_region: str
+    dataflow_temp_location: str
     sim_users: int
     sim_pins: int
     sim_seed: int
@@ -74,11 +116,20 @@ class Settings:
     auc_floor: float
     plan_budget: int
     plan_exploration_share: float
+    metadata_mysql_password: str = dataclasses.field(default="", repr=False)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        raw: dict[str, object] = {**_DOMAIN_DEFAULTS, **tomllib.loads(DEFAULTS_FILE.read_text())}
+        checked_in = tomllib.loads(DEFAULTS_FILE.read_text())
+        if set(_SECRETS) & set(checked_in):
+            raise SettingsError(f"{DEFAULTS_FILE}: secrets {sorted(_SECRETS)} come from the "
+                                "environment only")  # fmt: skip
+        raw: dict[str, object] = {
+            **dict.fromkeys(_SECRETS, ""),
+            **_DOMAIN_DEFAULTS,
+            **checked_in,
+        }
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(raw) - set(fields)
         if unknown:
@@ -109,6 +160,13 @@ class Settings:
                 raise SettingsError(
                     f"{ENV_PREFIX}{name.upper()}={values[name]!r}: expected one of {choices}"
                 )
+        for (name, choice), required in _REQUIRED_BY.items():
+            missing = [ENV_PREFIX + r.upper() for r in required if values[name] == choice
+                       and not values[r]]  # fmt: skip
+            if missing:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}={choice!r} needs {', '.join(missing)} set"
+                )
         return cls(**values)
 
     # Executables of the other environments (created by `make setup`).
@@ -137,6 +195,18 @@ class Settings:
         return {
             ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
             for f in dataclasses.fields(self)
+            if f.name not in _SECRETS
+        }
+
+    def portable_environment(self) -> dict[str, str]:
+        """:meth:`as_environment` for a process on another image (a pod): without the
+        paths into this installation (``project_dir`` and what resolves against it),
+        which that image sets itself. ``home`` stays: it is mounted at the same path."""
+        local = {ENV_PREFIX + name.upper() for name in ("project_dir", *_PROJECT_PATHS)}
+        return {
+            key: value
+            for key, value in self.as_environment().items()
+            if key not in local - {ENV_PREFIX + "HOME"}
         }
 
     def dbt_environment(self) -> dict[str, str]:

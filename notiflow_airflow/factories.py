@@ -39,6 +39,8 @@ WINDOW_TASK_ID = "training_window"
 # The model report of the reports plugin (notiflow_airflow.reports): live version,
 # history, every evaluation by slice against the baseline, calibration.
 MODEL_REPORT_PATH = "/reports/models/{model}"
+# Seconds between a deferred dbt node task's looks at the build's results (Cosmos: 10).
+CONSUMER_POKE_INTERVAL_S = 2
 
 
 def model_report_link(model: str) -> str:
@@ -72,7 +74,7 @@ def dbt_task_group(settings: Settings, group_id: str = "dbt") -> Any:
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-    from cosmos.operators.watcher import DbtProducerWatcherOperator
+    from cosmos.operators.watcher import DbtConsumerWatcherSensor, DbtProducerWatcherOperator
 
     dbt = dbt_paths(settings)
     group = DbtTaskGroup(
@@ -113,21 +115,22 @@ def dbt_task_group(settings: Settings, group_id: str = "dbt") -> Any:
     for node_task in group.iter_tasks():
         producer = isinstance(node_task, DbtProducerWatcherOperator)
         node_task.pool = WAREHOUSE_POOL if producer else "default_pool"
+        if isinstance(node_task, DbtConsumerWatcherSensor):
+            # A node task waits deferred (in the triggerer, holding no worker slot) until the
+            # build reports its node: poll often, so its dependants start during the build.
+            node_task.poke_interval = CONSUMER_POKE_INTERVAL_S
     return group
 
 
-def tfx_component_command(
-    settings: Settings,
+def tfx_component_args(
     pipeline: str,
     node_id: str,
     run_id: str,
     end_ds: str,
     not_pushed_exit_code: int | None = None,
-) -> str:
-    """Shell command running one TFX node in the TFX environment."""
-    argv: list[str] = [
-        str(settings.tfx_python),
-        "-m",
+) -> list[str]:
+    """``python -m`` arguments running one TFX node (with the resolvers it hosts)."""
+    argv = [
         "tfx_pipelines.run_component",
         "--pipeline",
         pipeline,
@@ -139,8 +142,28 @@ def tfx_component_command(
         end_ds,
     ]
     if not_pushed_exit_code is not None:
-        argv = [*argv, "--not-pushed-exit-code", str(not_pushed_exit_code)]
-    return shlex.join(argv)
+        argv += ["--not-pushed-exit-code", str(not_pushed_exit_code)]
+    return argv
+
+
+def tfx_environment_task(
+    settings: Settings, task_id: str, module_args: Sequence[str], **task_args: Any
+) -> BaseOperator:
+    """A task running ``python -m <module_args>`` in the TFX environment: a subprocess
+    on the TFX venv (``tfx_runner = "local"``) or a pod on the tfx image
+    (``"kubernetes"``: :mod:`notiflow_airflow.kubernetes`). Either way a gate's exit code
+    fails it without retry and ``TFX_NOT_PUSHED_EXIT_CODE`` skips it."""
+    if settings.tfx_runner == "kubernetes":
+        from notiflow_airflow.kubernetes import tfx_pod_task
+
+        return tfx_pod_task(settings, task_id, module_args, **task_args)
+    return TfxComponentOperator(
+        task_id=task_id,
+        bash_command=shlex.join([str(settings.tfx_python), "-m", *module_args]),
+        env=task_environment(settings),
+        append_env=True,
+        **task_args,
+    )
 
 
 def tfx_node_task(
@@ -151,18 +174,16 @@ def tfx_node_task(
     otherwise it exits with the skip code, and a skipped task emits no Asset event (so
     nothing downstream scores with an unchanged model)."""
     pushes = pipelines.pushes_model(node)
-    return TfxComponentOperator(
-        task_id=node["id"],
-        bash_command=tfx_component_command(
-            settings,
+    return tfx_environment_task(
+        settings,
+        node["id"],
+        tfx_component_args(
             pipeline,
             node["id"],
             run_id="{{ run_id }}",
             end_ds=end_ds,
             not_pushed_exit_code=TFX_NOT_PUSHED_EXIT_CODE if pushes else None,
         ),
-        env=task_environment(settings),
-        append_env=True,
         pool=WAREHOUSE_POOL if pipelines.reads_warehouse(node) else "default_pool",
         outlets=[model_asset] if pushes else [],
         doc_md=(

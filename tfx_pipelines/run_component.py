@@ -39,19 +39,12 @@ from types import ModuleType
 
 from absl import logging
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from notiflow import domain, pipelines
 from notiflow.settings import Settings, get_settings
-from tfx_pipelines.common import checks, gates, node_runner, tf_compat
+from tfx_pipelines.common import checks, gates, node_runner, runtime, tf_compat
 from tfx_pipelines.common.hooks import Hook, NodeRun
-
-# Locally Beam runs on its default in-process DirectRunner (one worker, in memory).
-# Left empty on purpose: any Beam argument makes TFX build and attach an sdist of TFX
-# itself for remote workers (tfx/utils/dependency_utils.py), seconds per component
-# for nothing. Production passes Dataflow arguments instead.
-LOCAL_BEAM_ARGS: tuple[str, ...] = ()
 
 EXIT_ERROR = 1
 EXIT_GATE = domain.TFX_GATE_EXIT_CODE
@@ -77,11 +70,13 @@ class PipelineFolder:
         settings: Settings,
         end_ds: datetime.date,
         metadata_config: metadata_store_pb2.ConnectionConfig | None,
+        beam_job: str,
     ) -> tfx_pipeline.Pipeline:
+        """The pipeline for ``end_ds``; ``beam_job`` names its Dataflow jobs."""
         return self.pipeline.create_pipeline(
             **self.configs.pipeline_args(settings, end_ds),
             metadata_connection_config=metadata_config,
-            beam_pipeline_args=LOCAL_BEAM_ARGS,
+            beam_pipeline_args=runtime.beam_pipeline_args(settings, beam_job),
         )
 
 
@@ -105,7 +100,7 @@ def compiled_graph(pipeline_name: str, settings: Settings | None = None) -> list
     """The node graph of the compiled pipeline (what its pipeline_graph.json must hold)."""
     folder = load_pipeline(pipeline_name)
     # No metadata connection: printing the graph must not create the metadata DB.
-    pipeline = folder.build(settings or get_settings(), _GRAPH_END_DS, None)
+    pipeline = folder.build(settings or get_settings(), _GRAPH_END_DS, None, pipeline_name)
     return node_runner.pipeline_graph(node_runner.compile_pipeline(pipeline))
 
 
@@ -140,9 +135,14 @@ def run_component(
             "source_table=...)"
         )
     pipeline_run_id = node_runner.sanitize_run_id(run_id)
-    metadata_config = metadata.sqlite_metadata_connection_config(str(settings.metadata_path))
     ir = node_runner.compile_pipeline(
-        folder.build(settings, end_ds, metadata_config), pipeline_run_id
+        folder.build(
+            settings,
+            end_ds,
+            runtime.metadata_connection_config(settings),
+            beam_job=f"{node_id}-{pipeline_name}-{pipeline_run_id}",
+        ),
+        pipeline_run_id,
     )
     node_ids = [n.pipeline_node.node_info.id for n in ir.nodes]
     stray = sorted(set(folder.after_node) - set(node_ids))

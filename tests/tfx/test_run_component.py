@@ -81,6 +81,7 @@ def test_unwired_warehouse_target_is_a_clear_error(
     settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("NOTIFLOW_WAREHOUSE_TARGET", "bigquery")
+    monkeypatch.setenv("NOTIFLOW_BIGQUERY_PROJECT", "example-project")
     assert run_component.main(["--node", "ExampleGen", *RUN_ARGS]) == run_component.EXIT_ERROR
     assert "warehouse_target='bigquery'" in capsys.readouterr().err
 

@@ -7,7 +7,7 @@ from notiflow import pipelines
 from notiflow.pipelines import load_graph as load_pipeline_graph
 from notiflow.pipelines import reads_warehouse
 from notiflow_airflow import tasks
-from notiflow_airflow.factories import tfx_component_command
+from notiflow_airflow.factories import tfx_component_args, tfx_environment_task
 from notiflow_airflow.tasks import training_end_ds
 
 
@@ -39,13 +39,15 @@ def test_pipeline_graph_is_topological_and_complete():
         load_pipeline_graph("nonexistent")
 
 
-def test_component_command_runs_in_the_tfx_environment(settings):
-    command = tfx_component_command(settings, "engagement", "Trainer", "{{ run_id }}", "2026-11-21")
-    argv = shlex.split(command)
+def test_component_task_runs_in_the_tfx_environment(settings):
+    args = tfx_component_args("engagement", "Trainer", "{{ run_id }}", "2026-11-21")
+    task = tfx_environment_task(settings, "Trainer", args)
+    argv = shlex.split(task.bash_command)
     assert argv[0] == str(settings.tfx_python)
     assert argv[1:3] == ["-m", "tfx_pipelines.run_component"]
     assert argv[argv.index("--node") + 1] == "Trainer"
     assert argv[argv.index("--run-id") + 1] == "{{ run_id }}"
+    assert task.env["TF_USE_LEGACY_KERAS"] == "1"
 
 
 def test_planning_plans_the_day_after_the_landed_day_and_skips_a_relanded_one(monkeypatch):
