@@ -18,11 +18,15 @@ WAREHOUSE_POOL_DESCRIPTION = "DuckDB allows one process on its file: serializes 
 
 
 def default_args(settings: Settings) -> dict[str, Any]:
-    """Every task's defaults: retries (a killed process, a lock held too long) from settings."""
+    """Every task's defaults: retries (a killed process, a lock held too long) from
+    settings, and a priority that grows with the task's upstream tasks, so that a run
+    under way gets a free slot (the one-slot warehouse pool above all) before a run it
+    just triggered: the day's last task is not queued behind the training it started."""
     return {
         "owner": "notiflow",
         "retries": settings.task_retries,
         "retry_delay": dt.timedelta(seconds=settings.task_retry_delay_s),
+        "weight_rule": "upstream",
     }
 
 
