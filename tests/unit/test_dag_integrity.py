@@ -1,14 +1,10 @@
 """Every DAG imports cleanly in the scheduler's environment and follows the house rules."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from notiflow.dbt import project_vars, run_dbt
 from notiflow.settings import Settings
-from notiflow_airflow.local import airflow_environment
+from tests.airflow_dags import load_dag_folder
 
 LOAD_DAGS = """
 import json, sys
@@ -38,21 +34,7 @@ print(json.dumps({
 def dagbag(tmp_path_factory) -> dict:
     settings = Settings.load({"NOTIFLOW_HOME": str(tmp_path_factory.mktemp("home"))})
     run_dbt(settings, ["parse", "--quiet"])  # Cosmos renders the dbt group from the manifest
-    env = airflow_environment(settings)
-    subprocess.run(
-        [str(settings.orchestration_bin / "airflow"), "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_DAGS, env["AIRFLOW__CORE__DAGS_FOLDER"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return load_dag_folder(settings, LOAD_DAGS)
 
 
 def test_no_import_errors(dagbag):

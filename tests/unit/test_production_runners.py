@@ -8,16 +8,13 @@ cluster is reached: pods are rendered with ``build_pod_request_obj(dry_run=True)
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
-import sys
 
 import kubernetes_validate
 import pytest
 
 from notiflow.dbt import run_dbt
 from notiflow.settings import Settings
-from notiflow_airflow.local import airflow_environment
+from tests.airflow_dags import load_dag_folder
 
 pytestmark = pytest.mark.production
 
@@ -65,21 +62,7 @@ def production(tmp_path_factory) -> tuple[Settings, dict]:
     # either target, and parsing BigQuery's would need its adapter's credentials.
     run_dbt(Settings.load({"NOTIFLOW_HOME": home}), ["parse", "--quiet"])
     settings = Settings.load({"NOTIFLOW_HOME": home, **PRODUCTION})
-    env = airflow_environment(settings)
-    subprocess.run(
-        [str(settings.orchestration_bin / "airflow"), "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    rendered = subprocess.run(
-        [sys.executable, "-c", RENDER_PODS, env["AIRFLOW__CORE__DAGS_FOLDER"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return settings, json.loads(rendered.stdout.strip().splitlines()[-1])
+    return settings, load_dag_folder(settings, RENDER_PODS)
 
 
 def _pods(rendered: dict) -> dict[str, dict]:
