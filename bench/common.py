@@ -89,7 +89,9 @@ def tail(log: Path, lines: int = 30) -> str:
 
 def tfx_environment(settings, environ: dict[str, str]) -> dict[str, str]:
     """The environment of a TFX child process for ``settings``."""
-    return {**environ, **settings.as_environment(), "TF_USE_LEGACY_KERAS": "1"}
+    from notiflow_airflow.common import task_environment
+
+    return {**environ, **task_environment(settings)}
 
 
 def run_pipeline(

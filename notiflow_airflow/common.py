@@ -43,13 +43,14 @@ def model_asset_uri(name: str) -> str:
     return f"notiflow://models/{name.removesuffix('_model')}"
 
 
+# TFX 1.16 needs tf-keras, not Keras 3: every process that may import TensorFlow (a
+# task's subprocess, a pod) gets this (tfx_pipelines also sets it by default at import).
+TFX_PROCESS_ENVIRONMENT = {"TF_USE_LEGACY_KERAS": "1"}
+
+
 def task_environment(settings: Settings) -> dict[str, str]:
     """Variables a task's subprocess (dbt, TFX) needs besides the inherited environment."""
-    return {
-        **settings.as_environment(),
-        # TFX 1.16 needs tf-keras, not Keras 3.
-        "TF_USE_LEGACY_KERAS": "1",
-    }
+    return {**settings.as_environment(), **TFX_PROCESS_ENVIRONMENT}
 
 
 def dbt_paths(settings: Settings) -> dict[str, Path]:

@@ -27,6 +27,7 @@ from kubernetes.client import models as k8s
 
 from notiflow.domain import TFX_GATE_EXIT_CODE, TFX_NOT_PUSHED_EXIT_CODE
 from notiflow.settings import Settings
+from notiflow_airflow.common import TFX_PROCESS_ENVIRONMENT
 
 HOME_VOLUME = "notiflow-home"
 # The tfx image's user and group (docker/tfx/Dockerfile: uid 1000, gid 0).
@@ -93,7 +94,7 @@ def tfx_pod_task(
         image=settings.tfx_image,
         cmds=["python", "-m"],
         arguments=list(module_args),
-        env_vars={**settings.portable_environment(), "TF_USE_LEGACY_KERAS": "1"},
+        env_vars={**settings.portable_environment(), **TFX_PROCESS_ENVIRONMENT},
         secrets=secrets,
         service_account_name=settings.kubernetes_service_account,
         volumes=[
