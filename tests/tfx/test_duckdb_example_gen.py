@@ -16,6 +16,7 @@ pytestmark = pytest.mark.tfx
 tf = pytest.importorskip("tensorflow")
 
 from tfx.components.example_gen import utils as example_gen_utils  # noqa: E402
+from tfx.components.util import examples_utils  # noqa: E402
 from tfx.proto import example_gen_pb2  # noqa: E402
 from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 from tfx.utils import proto_utils  # noqa: E402
@@ -48,9 +49,14 @@ def _run_executor(database: Path, input_config: example_gen_pb2.Input, out: Path
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
     Executor().Do({}, {"examples": [examples]}, exec_properties)
+    # what downstream components read the splits by (tfx_bsl's TFXIO chooses its reader)
+    assert examples_utils.get_payload_format(examples) == example_gen_pb2.FORMAT_TF_EXAMPLE
+    assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
     result = {}
     for split in artifact_utils.decode_split_names(examples.split_names):
-        files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz"))
+        files = glob.glob(
+            os.path.join(artifact_utils.get_split_uri([examples], split), "data_tfrecord-*.gz")
+        )
         dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
         result[split] = [tf.train.Example.FromString(r.numpy()) for r in dataset]
     return result
