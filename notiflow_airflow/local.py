@@ -196,8 +196,13 @@ def stop(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
     of replaced components included; returns the components that were running."""
     processes = _read_processes(settings)
     stopped = sorted(running_pids(settings))
+    # A replaced component's group holds only what it left: a killed scheduler's
+    # LocalExecutor workers, which inherited its SIGTERM handler and wait for the poison
+    # pill it can no longer send. Nothing in it can stop in order, so it is killed.
+    for group in processes["replaced_groups"]:
+        _signal_group(group, signal.SIGKILL)
     groups = [*processes["components"].values(), *processes["replaced_groups"]]
-    for group in groups:
+    for group in processes["components"].values():
         _signal_group(group, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _live_groups(groups):

@@ -25,7 +25,13 @@ def settings(tmp_path, monkeypatch):
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
 
     def spawn_with_a_worker(settings, name, args):
-        process = subprocess.Popen(["bash", "-c", "sleep 300 & wait"], start_new_session=True)
+        # as the scheduler's LocalExecutor workers: the worker ignores SIGTERM, and its
+        # component ends it when it is itself stopped in order
+        process = subprocess.Popen(
+            ["bash", "-c", "trap 'kill -KILL $worker; exit 0' TERM; "
+             "(trap '' TERM; exec sleep 300) & worker=$!; wait"],
+            start_new_session=True,
+        )  # fmt: skip
         return process.pid
 
     monkeypatch.setattr(local, "_spawn", spawn_with_a_worker)
@@ -76,7 +82,10 @@ def test_stop_ends_the_workers_a_killed_and_restarted_component_left(settings):
         "api-server": pids["api-server"],
     }
 
-    assert local.stop(settings) == ["api-server", "scheduler"]
+    started = time.monotonic()
+    assert local.stop(settings, timeout_s=120) == ["api-server", "scheduler"]
+    # the orphaned worker is killed at once, not after the components' timeout
+    assert time.monotonic() - started < 60
     for group in (pids["scheduler"], new_scheduler, pids["api-server"]):
         assert _group_members(group) == 0, group
     assert local.running_pids(settings) == {}
