@@ -228,10 +228,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     It writes each split as TFX's ExampleGen does (gzipped TFRecords, ``data_tfrecord-*``)
     but without the Reshuffle of TFX's ``WriteSplit``. A DuckDB file is read here, by
-    Beam's local runner, where a Reshuffle keeps the rows in their order and holds the
-    whole split in memory, about 6 times its serialized size (1.4M rows: 8 GiB peak). What a
-    Reshuffle is for, spreading the writes over Dataflow's workers, does not arise:
-    production reads BigQuery with BigQueryExampleGen."""
+    Beam's local runner, where a Reshuffle holds the whole split in memory, about 6 times
+    its serialized size (1.5M rows: 8.76 GiB peak against 1.20 without it,
+    ``bench/example_gen_memory.py``). What a Reshuffle is for, spreading the writes over
+    Dataflow's workers, does not arise: production reads BigQuery with BigQueryExampleGen.
+    The Trainer shuffles its input itself."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX API
         return _DuckDBToExample
