@@ -260,8 +260,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 split_uri = artifact_utils.get_split_uri(examples, split)
                 path = os.path.join(split_uri, write_split.DEFAULT_TF_RECORD_FILE_NAME)
-                _ = records | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
-                    path, file_name_suffix=".gz"
+                _ = (
+                    records
+                    # TFX's step before its Reshuffle: it counts the split's examples
+                    | f"MaybeSerialize[{split}]" >> beam.ParDo(write_split.MaybeSerialize())
+                    | f"WriteSplit[{split}]"
+                    >> beam.io.WriteToTFRecord(path, file_name_suffix=".gz")
                 )
         if payload_format := exec_properties.get(specs.OUTPUT_DATA_FORMAT_KEY):
             examples_utils.set_payload_format(artifact, payload_format)
